@@ -1,0 +1,68 @@
+//! Extractors: the API of the layers. Handlers name what they need in their signature; the
+//! layer has done the work, the extractor only reads the request's extensions.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::layers::{AdminActor, Caller, TenantRequest};
+use crate::errors::AppError;
+use crate::tenants::TenantContext;
+
+fn tenant_request(parts: &Parts) -> Result<&TenantRequest, AppError> {
+    // Only missing when a route was mounted outside the tenant layer: a bug, not a client error.
+    parts
+        .extensions
+        .get::<TenantRequest>()
+        .ok_or_else(|| AppError::internal("tenant route mounted without the tenant layer"))
+}
+
+/// The request's tenant.
+pub struct Tenant(pub Arc<TenantContext>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(tenant_request(parts)?.tenant.clone()))
+    }
+}
+
+/// The system prompt to use: the tenant's own, or `DEFAULT_SYSTEM_PROMPT`.
+pub struct SystemPrompt(pub Arc<str>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SystemPrompt {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(tenant_request(parts)?.tenant.effective_prompt.clone()))
+    }
+}
+
+/// Who is calling a tenant route: a user's token or a tenant API key.
+pub struct CallerOf(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerOf {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(tenant_request(parts)?.caller.clone()))
+    }
+}
+
+/// The superuser behind an admin request.
+pub struct Superuser(pub AdminActor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Superuser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AdminActor>()
+            .copied()
+            .map(Self)
+            .ok_or_else(|| AppError::internal("admin route mounted without the superuser layer"))
+    }
+}

@@ -1,0 +1,336 @@
+//! JSON Web Tokens: verifying the ones callers send, issuing the ones `/auth/token` returns.
+//!
+//! The algorithm comes from configuration, never from the token: an HS256 deployment accepts
+//! HS256/384/512 only, an RS256 one RS256 only. Tokens naming key URLs (`jku`, `x5u`) or
+//! embedding keys (`jwk`, `x5c`) are refused outright and never fetched.
+//!
+//! Verified tokens are cached (keyed by the whole token, bounded, never past their `exp`), as
+//! PostgREST does: a signature check costs microseconds, a cache hit nanoseconds, and a
+//! frontend sends the same token on every request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use moka::sync::Cache;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Mutex, RwLock};
+
+use crate::config::{JwtConfig, JwtKeySource};
+use crate::errors::{AppError, AppResult};
+
+/// Longer tokens are refused before any parsing (a real JWT is a few hundred bytes).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// How long a verified token may stay cached, at most (and never past its `exp`).
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
+const TOKEN_CACHE_CAPACITY: u64 = 100_000;
+/// A JWKS endpoint is asked again for an unknown `kid` at most this often.
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the gateway takes from a verified token.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub sub: Option<String>,
+    pub email: Option<String>,
+    /// The tenant claim, when it is a non-empty string.
+    pub tenant_id: Option<Box<str>>,
+    /// `exp` plus leeway, in seconds since the epoch.
+    pub valid_until: u64,
+}
+
+#[derive(Serialize)]
+struct IssuedClaims<'a> {
+    sub: String,
+    email: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<&'a str>,
+    iat: u64,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+enum Keys {
+    Static(DecodingKey),
+    Jwks(JwksKeys),
+}
+
+pub struct TokenVerifier {
+    keys: Keys,
+    encoding: Option<EncodingKey>,
+    config: JwtConfig,
+    validation: Validation,
+    cache: Cache<String, Arc<VerifiedToken>>,
+}
+
+struct ExpireAtValidUntil;
+
+impl moka::Expiry<String, Arc<VerifiedToken>> for ExpireAtValidUntil {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Arc<VerifiedToken>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        let left = value.valid_until.saturating_sub(now_secs());
+        Some(Duration::from_secs(left).min(TOKEN_CACHE_TTL))
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl TokenVerifier {
+    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Result<Self, String> {
+        let (keys, encoding) = match &config.key {
+            JwtKeySource::Hmac(secret) => {
+                let bytes = secret.expose_secret().as_bytes();
+                (
+                    Keys::Static(DecodingKey::from_secret(bytes)),
+                    Some(EncodingKey::from_secret(bytes)),
+                )
+            }
+            JwtKeySource::PublicKeyPem(pem) => {
+                let key = match config.algorithm {
+                    Algorithm::RS256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
+                    _ => DecodingKey::from_ec_pem(pem.as_bytes()),
+                }
+                .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?;
+                (Keys::Static(key), None)
+            }
+            JwtKeySource::Jwks(url) => (Keys::Jwks(JwksKeys::new(url.clone(), http)), None),
+        };
+        let mut validation = Validation::new(config.algorithm);
+        validation.algorithms = match config.algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+            }
+            other => vec![other],
+        };
+        validation.leeway = config.leeway_seconds;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp"]);
+        match &config.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let cache = Cache::builder()
+            .max_capacity(TOKEN_CACHE_CAPACITY)
+            .expire_after(ExpireAtValidUntil)
+            .build();
+        Ok(Self {
+            keys,
+            encoding,
+            config: config.clone(),
+            validation,
+            cache,
+        })
+    }
+
+    /// Verifies a bearer token, from the cache when it was verified before.
+    pub async fn verify(&self, token: &str) -> AppResult<Arc<VerifiedToken>> {
+        if let Some(hit) = self.cache.get(token) {
+            // The cache entry expires at `valid_until`, but only to the second: check exactly.
+            if hit.valid_until >= now_secs() {
+                return Ok(hit);
+            }
+            return Err(AppError::TokenExpired);
+        }
+        let verified = Arc::new(self.verify_uncached(token).await?);
+        self.cache.insert(token.to_owned(), verified.clone());
+        Ok(verified)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> AppResult<VerifiedToken> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AppError::InvalidToken("token is too large"));
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AppError::InvalidToken("malformed token"))?;
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(AppError::InvalidToken(
+                "token headers naming or embedding keys are not accepted",
+            ));
+        }
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(AppError::InvalidToken("token algorithm is not accepted"));
+        }
+        let data = match &self.keys {
+            Keys::Static(key) => decode(token, key, &self.validation)?,
+            Keys::Jwks(jwks) => {
+                let key = jwks.key_for(header.kid.as_deref()).await?;
+                decode(token, &key, &self.validation)?
+            }
+        };
+        let claims = data;
+        let valid_until = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AppError::InvalidToken("token has no valid exp claim"))?
+            .saturating_add(self.config.leeway_seconds);
+        let tenant_id = lookup_path(&claims, &self.config.tenant_claim)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(Box::from);
+        Ok(VerifiedToken {
+            sub: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            email: claims
+                .get("email")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            tenant_id,
+            valid_until,
+        })
+    }
+
+    /// Issues an access token (HS* deployments only: others hold no signing key).
+    pub fn issue(
+        &self,
+        sub: &str,
+        email: &str,
+        tenant_id: Option<&str>,
+    ) -> AppResult<(String, u64)> {
+        let key = self.encoding.as_ref().ok_or(AppError::Forbidden(
+            "this gateway verifies tokens from an identity provider and does not issue them",
+        ))?;
+        let now = now_secs();
+        let ttl = self.config.access_token_ttl.as_secs();
+        let claims = IssuedClaims {
+            sub: sub.to_owned(),
+            email,
+            tenant_id,
+            iat: now,
+            exp: now + ttl,
+            iss: self.config.issuer.as_deref(),
+            aud: self.config.audience.as_deref(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(self.config.algorithm), &claims, key)
+            .map_err(AppError::internal)?;
+        Ok((token, ttl))
+    }
+}
+
+fn decode(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> AppResult<serde_json::Map<String, Value>> {
+    jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, key, validation)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AppError::TokenExpired,
+            ErrorKind::ImmatureSignature => AppError::InvalidToken("token is not valid yet"),
+            ErrorKind::InvalidIssuer => AppError::InvalidToken("token issuer is not accepted"),
+            ErrorKind::InvalidAudience => AppError::InvalidToken("token audience is not accepted"),
+            ErrorKind::MissingRequiredClaim(_) => {
+                AppError::InvalidToken("token lacks a required claim")
+            }
+            ErrorKind::InvalidSignature => AppError::InvalidToken("token signature is invalid"),
+            ErrorKind::InvalidAlgorithm => {
+                AppError::InvalidToken("token algorithm is not accepted")
+            }
+            _ => AppError::InvalidToken("malformed token"),
+        })
+}
+
+fn lookup_path<'a>(
+    claims: &'a serde_json::Map<String, Value>,
+    path: &[String],
+) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = claims.get(first)?;
+    for segment in rest {
+        value = value.as_object()?.get(segment)?;
+    }
+    Some(value)
+}
+
+/// Keys from a JWKS endpoint, cached by `kid` and fetched again (rate-limited) on an unknown one.
+struct JwksKeys {
+    url: String,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl JwksKeys {
+    fn new(url: String, http: reqwest::Client) -> Self {
+        Self {
+            url,
+            http,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+        }
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> AppResult<DecodingKey> {
+        if let Some(key) = self.lookup(kid).await {
+            return Ok(key);
+        }
+        {
+            let mut last = self.last_fetch.lock().await;
+            let due = last.is_none_or(|at| at.elapsed() >= JWKS_REFETCH_INTERVAL);
+            if due {
+                *last = Some(Instant::now());
+                match self.fetch().await {
+                    Ok(keys) => *self.keys.write().await = keys,
+                    Err(e) => tracing::warn!(error = %e, "could not fetch the JWKS"),
+                }
+            }
+        }
+        self.lookup(kid)
+            .await
+            .ok_or(AppError::InvalidToken("token key id is unknown"))
+    }
+
+    async fn lookup(&self, kid: Option<&str>) -> Option<DecodingKey> {
+        let keys = self.keys.read().await;
+        match kid {
+            Some(kid) => keys.get(kid).cloned(),
+            // Without a kid, a key set of exactly one key is unambiguous.
+            None if keys.len() == 1 => keys.values().next().cloned(),
+            None => None,
+        }
+    }
+
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
+        let set: jsonwebtoken::jwk::JwkSet = self
+            .http
+            .get(&self.url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut keys = HashMap::new();
+        for (i, jwk) in set.keys.iter().enumerate() {
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
+                keys.insert(kid, key);
+            }
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,18 @@
+//! Who is calling: credentials, tokens, API keys, passwords, and the layers that guard routes.
+//!
+//! - `credentials`: reading `Authorization` / `X-API-Key` into a `Credential`.
+//! - `jwt`: verifying and issuing tokens (with the verified-token cache).
+//! - `api_keys`: tenant API keys.
+//! - `password`: argon2id hashing.
+//! - `login_throttle`: slowing down repeated failed logins.
+//! - `layers`: the tenant layer and the superuser layer.
+//! - `extractors`: what handlers ask for (`Tenant`, `SystemPrompt`, `Caller`, `Superuser`).
+
+pub mod api_keys;
+pub mod credentials;
+pub mod extractors;
+pub mod jwt;
+pub mod layers;
+pub mod login_throttle;
+pub mod password;
+pub mod superusers;

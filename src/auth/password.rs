@@ -1,0 +1,64 @@
+//! Password hashing: argon2id with the crate's recommended parameters, run on the blocking pool
+//! so a login never stalls the async workers.
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::LazyLock;
+
+use crate::errors::{AppError, AppResult};
+
+/// Checked against when the email is unknown, so an unknown email costs the same time as a
+/// wrong password and the two cannot be told apart.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash_blocking(&SecretString::from("tenantgate-timing-equaliser")).unwrap_or_default()
+});
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+pub fn hash_blocking(password: &SecretString) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("could not hash the password: {e}"))
+}
+
+pub async fn hash(password: SecretString) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+}
+
+/// Verifies `password` against `stored`, or against a dummy hash when there is no user,
+/// always doing the same work. Returns true only for a real match.
+pub async fn verify(password: SecretString, stored: Option<String>) -> AppResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+        let matches = PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.expose_secret().as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        known && matches
+    })
+    .await
+    .map_err(AppError::internal)
+}
+
+/// Warms the dummy hash at start-up so the first unknown-email login is not faster.
+pub fn warm_up() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
+pub fn check_strength(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!("must be at least {MIN_PASSWORD_LEN} characters"));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The command line (`tenantgate --help`): one module per command group. Every command reads
+//! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
+//! A failure prints one `error: …` line and exits with code 1.
+
+mod tenants;
+mod users;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::config::{self, Config, DatabaseConfig, ProcessEnv};
+use crate::services::audit::Actor;
+
+#[derive(Parser)]
+#[command(
+    name = "tenantgate",
+    version,
+    about = "Multi-tenant gateway for retrieval-augmented chatbot backends"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (HOST, PORT and the rest of the configuration from the environment).
+    Serve {
+        /// Apply pending migrations before serving.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations (a no-op when there are none). Needs DATABASE_URL only.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
+    /// Print a new random SECRET_KEY (64 hex characters).
+    GenSecret,
+}
+
+pub fn main() -> ExitCode {
+    config::load_dotenv();
+    let cli = Cli::parse();
+    if let Command::GenSecret = cli.command {
+        println!("{}", crate::secrets::SecretKey::generate_hex());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("could not start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(message),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(1)
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve { migrate } => {
+            let config = load_config()?;
+            crate::telemetry::init(&config.log);
+            if migrate {
+                migrate_database(&config.database).await?;
+            }
+            let state = crate::state::AppState::new(config)?;
+            crate::server::serve(state).await
+        }
+        Command::Migrate => {
+            let database = DatabaseConfig::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
+            migrate_database(&database).await
+        }
+        Command::Users(command) => users::run(command).await,
+        Command::Tenants(command) => tenants::run(command).await,
+        Command::GenSecret => Ok(()),
+    }
+}
+
+pub(crate) fn load_config() -> Result<Config, String> {
+    Config::from_env(&ProcessEnv).map_err(|e| e.to_string())
+}
+
+async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
+    use secrecy::ExposeSecret;
+    let url = database.url.expose_secret();
+    let applied = crate::db::run_migrations(url).await?;
+    let target = crate::db::describe_url(url);
+    if applied.is_empty() {
+        println!("migrate: {target} is up to date (nothing to apply)");
+    } else {
+        for version in &applied {
+            println!("migrate: applied {version}");
+        }
+        println!(
+            "migrate: {target} now has {} new migration(s)",
+            applied.len()
+        );
+    }
+    Ok(())
+}
+
+/// A connection for a one-off command.
+pub(crate) async fn connect(
+    database: &DatabaseConfig,
+) -> Result<diesel_async::AsyncPgConnection, String> {
+    use secrecy::ExposeSecret;
+    crate::db::establish(database.url.expose_secret().to_owned())
+        .await
+        .map_err(|e| {
+            format!(
+                "could not connect to {}: {e}",
+                crate::db::describe_url(database.url.expose_secret())
+            )
+        })
+}
+
+/// Reads one secret line from standard input (for `--password-stdin` and the like).
+pub(crate) fn read_stdin_secret(what: &str) -> Result<SecretString, String> {
+    let mut buffer = String::new();
+    std::io::stdin()
+        .read_to_string(&mut buffer)
+        .map_err(|e| format!("could not read the {what} from standard input: {e}"))?;
+    let line = buffer.lines().next().unwrap_or("").to_owned();
+    if line.is_empty() {
+        return Err(format!("no {what} on standard input"));
+    }
+    Ok(SecretString::from(line))
+}
+
+pub(crate) fn cli_actor() -> Actor {
+    Actor::cli()
+}
+
+pub(crate) fn error_text(error: crate::errors::AppError) -> String {
+    match error {
+        crate::errors::AppError::Validation { errors, .. } => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        crate::errors::AppError::Internal(cause) => cause,
+        other => other.to_string(),
+    }
+}

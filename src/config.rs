@@ -1,0 +1,503 @@
+//! Configuration, read once from the environment (and `.env`, through dotenvy) at start-up.
+//!
+//! Every variable the gateway reads is named here, next to its default:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | required | Postgres URL; `sslmode=require` connects over TLS |
+//! | `DATABASE_POOL_SIZE` | 10 | connections in the pool |
+//! | `DATABASE_CONNECT_TIMEOUT_SECONDS` | 5 | wait for a new connection / a free one |
+//! | `SECRET_KEY` | required | 64 hex characters: the AES-256-GCM key for tenant secrets |
+//! | `SECRET_KEY_PREVIOUS` | none | comma-separated older keys, still accepted for decryption |
+//! | `JWT_SECRET_KEY` | required for HS* | HMAC secret, used as the raw string's bytes |
+//! | `ALGORITHM` | HS256 | HS256/HS384/HS512, RS256, ES256 |
+//! | `JWT_PUBLIC_KEY` / `JWKS_URL` | none | verification key for RS256/ES256 |
+//! | `JWT_ISSUER` / `JWT_AUDIENCE` | none | required `iss` / `aud` when set |
+//! | `JWT_LEEWAY_SECONDS` | 30 | clock skew allowed on `exp` / `nbf` |
+//! | `TENANT_CLAIM` | tenant_id | claim (or dotted path) holding the tenant id |
+//! | `ACCESS_TOKEN_EXPIRE_MINUTES` | 30 | lifetime of tokens from `/auth/token` |
+//! | `OPENAI_API_KEY` / `OPENAI_BASE_URL` | none / `https://api.openai.com/v1` | LLM upstream |
+//! | `CHAT_MODEL` / `EMBEDDING_MODEL` / `ALLOWED_MODELS` | gpt-4o-mini / text-embedding-3-small / any | models |
+//! | `UPSTREAM_TIMEOUT_SECONDS` | 60 | per call to the LLM or vector store |
+//! | `PINECONE_API_URL` | `https://api.pinecone.io` | Pinecone control plane |
+//! | `BACKEND_CORS_ORIGINS` | none | comma list or JSON array of allowed origins |
+//! | `HOST` / `PORT` | 0.0.0.0 / 8000 | listen address |
+//! | `LOG_LEVEL` / `RUST_LOG` / `LOG_FORMAT` | info / - / pretty | logging |
+//! | `TENANT_CACHE_TTL_SECONDS` / `TENANT_CACHE_CAPACITY` | 60 / 10000 | tenant cache |
+//! | `REQUEST_TIMEOUT_SECONDS` | 30 | whole-request timeout (streams excepted) |
+//! | `MAX_BODY_BYTES` | 2097152 | request body limit |
+//! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
+//! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::CorsOrigins;
+use crate::secrets::{KeyRing, SecretKey};
+
+/// A configuration problem: the variable's name and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer from the provided context when it is relevant, and say so when you do not know.";
+
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    pub pool_size: usize,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone)]
+pub enum JwtKeySource {
+    /// HS256/384/512 with `JWT_SECRET_KEY` (raw bytes, as the Python original).
+    Hmac(SecretString),
+    /// RS256/ES256 with a PEM public key.
+    PublicKeyPem(String),
+    /// RS256/ES256 with keys fetched from a JWKS endpoint.
+    Jwks(String),
+}
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub algorithm: jsonwebtoken::Algorithm,
+    pub key: JwtKeySource,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub leeway_seconds: u64,
+    /// `TENANT_CLAIM` split on dots: `app_metadata.tenant_id` → `["app_metadata", "tenant_id"]`.
+    pub tenant_claim: Vec<String>,
+    pub access_token_ttl: Duration,
+}
+
+#[derive(Clone)]
+pub struct LlmConfig {
+    pub api_key: Option<SecretString>,
+    pub base_url: String,
+    pub chat_model: String,
+    pub embedding_model: String,
+    pub allowed_models: Vec<String>,
+    pub pinecone_api_url: String,
+    pub upstream_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub keys: KeyRing,
+    pub jwt: JwtConfig,
+    pub llm: LlmConfig,
+    pub cors_origins: CorsOrigins,
+    pub host: IpAddr,
+    pub port: u16,
+    pub log: LogConfig,
+    pub tenant_cache_ttl: Duration,
+    pub tenant_cache_capacity: u64,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub default_system_prompt: String,
+    pub login_max_failures: u32,
+    pub login_failure_window: Duration,
+}
+
+/// Reads variables; a test can hand in its own map instead of the process environment.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher> Env for std::collections::HashMap<String, String, S> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Loads `.env` (if present) into the process environment. Real variables win.
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+fn get(env: &dyn Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse_or<T: std::str::FromStr>(
+    env: &dyn Env,
+    name: &'static str,
+    default: T,
+    what: &str,
+) -> Result<T, ConfigError> {
+    match get(env, name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ConfigError::new(name, format!("must be {what}; got {raw:?}"))),
+    }
+}
+
+fn positive_seconds(
+    env: &dyn Env,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let secs: u64 = parse_or(env, name, default, "a whole number of seconds")?;
+    if secs == 0 {
+        return Err(ConfigError::new(name, "must be greater than 0"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+impl DatabaseConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = get(env, "DATABASE_URL").ok_or_else(|| {
+            ConfigError::new(
+                "DATABASE_URL",
+                "is not set (e.g. postgres://user:password@host:5432/db)",
+            )
+        })?;
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        let pool_size: usize = parse_or(env, "DATABASE_POOL_SIZE", 10, "a positive whole number")?;
+        if pool_size == 0 {
+            return Err(ConfigError::new(
+                "DATABASE_POOL_SIZE",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            url: SecretString::from(url),
+            pool_size,
+            connect_timeout: positive_seconds(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5)?,
+        })
+    }
+}
+
+impl LogConfig {
+    /// Never fails: logging must work even when the rest of the configuration does not.
+    pub fn from_env(env: &dyn Env) -> Self {
+        let filter = get(env, "RUST_LOG")
+            .or_else(|| get(env, "LOG_LEVEL").map(|l| l.to_lowercase()))
+            .unwrap_or_else(|| "info".to_owned());
+        let format = match get(env, "LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Pretty,
+        };
+        Self { filter, format }
+    }
+}
+
+impl JwtConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        use jsonwebtoken::Algorithm::*;
+        let algorithm = match get(env, "ALGORITHM").as_deref().unwrap_or("HS256") {
+            "HS256" => HS256,
+            "HS384" => HS384,
+            "HS512" => HS512,
+            "RS256" => RS256,
+            "ES256" => ES256,
+            other => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!("must be one of HS256, HS384, HS512, RS256, ES256; got {other:?}"),
+                ));
+            }
+        };
+        let key = if matches!(algorithm, HS256 | HS384 | HS512) {
+            let secret = get(env, "JWT_SECRET_KEY").ok_or_else(|| {
+                ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    format!("is not set (required with ALGORITHM={algorithm:?})"),
+                )
+            })?;
+            if secret.len() < 32 {
+                return Err(ConfigError::new(
+                    "JWT_SECRET_KEY",
+                    format!("must be at least 32 characters; got {}", secret.len()),
+                ));
+            }
+            JwtKeySource::Hmac(SecretString::from(secret))
+        } else if let Some(pem) = get(env, "JWT_PUBLIC_KEY") {
+            // Railway and .env files often carry PEMs with literal "\n".
+            let pem = pem.replace("\\n", "\n");
+            let parsed = match algorithm {
+                RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
+                _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
+            };
+            parsed.map_err(|_| {
+                ConfigError::new(
+                    "JWT_PUBLIC_KEY",
+                    format!("is not a valid PEM public key for {algorithm:?}"),
+                )
+            })?;
+            JwtKeySource::PublicKeyPem(pem)
+        } else if let Some(url) = get(env, "JWKS_URL") {
+            url::Url::parse(&url)
+                .map_err(|e| ConfigError::new("JWKS_URL", format!("is not a valid URL: {e}")))?;
+            JwtKeySource::Jwks(url)
+        } else {
+            return Err(ConfigError::new(
+                "JWT_PUBLIC_KEY",
+                format!("or JWKS_URL must be set with ALGORITHM={algorithm:?}"),
+            ));
+        };
+        let tenant_claim: Vec<String> = get(env, "TENANT_CLAIM")
+            .unwrap_or_else(|| "tenant_id".to_owned())
+            .split('.')
+            .map(str::to_owned)
+            .collect();
+        if tenant_claim.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                "TENANT_CLAIM",
+                "must be a claim name or a dotted path such as app_metadata.tenant_id",
+            ));
+        }
+        let minutes: u64 = parse_or(
+            env,
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            30,
+            "a whole number of minutes",
+        )?;
+        if minutes == 0 {
+            return Err(ConfigError::new(
+                "ACCESS_TOKEN_EXPIRE_MINUTES",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            algorithm,
+            key,
+            issuer: get(env, "JWT_ISSUER"),
+            audience: get(env, "JWT_AUDIENCE"),
+            leeway_seconds: parse_or(env, "JWT_LEEWAY_SECONDS", 30, "a whole number of seconds")?,
+            tenant_claim,
+            access_token_ttl: Duration::from_secs(minutes * 60),
+        })
+    }
+}
+
+fn http_url(env: &dyn Env, name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let raw = get(env, name).unwrap_or_else(|| default.to_owned());
+    let parsed = url::Url::parse(&raw)
+        .map_err(|e| ConfigError::new(name, format!("is not a valid URL ({e}); got {raw:?}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::new(
+            name,
+            format!("must be an http(s) URL; got {raw:?}"),
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+impl LlmConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api_key: get(env, "OPENAI_API_KEY").map(SecretString::from),
+            base_url: http_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+            chat_model: get(env, "CHAT_MODEL").unwrap_or_else(|| "gpt-4o-mini".to_owned()),
+            embedding_model: get(env, "EMBEDDING_MODEL")
+                .unwrap_or_else(|| "text-embedding-3-small".to_owned()),
+            allowed_models: get(env, "ALLOWED_MODELS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|m| m.trim().to_owned())
+                        .filter(|m| !m.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            pinecone_api_url: http_url(env, "PINECONE_API_URL", "https://api.pinecone.io")?,
+            upstream_timeout: positive_seconds(env, "UPSTREAM_TIMEOUT_SECONDS", 60)?,
+        })
+    }
+}
+
+/// Parses the keys for tenant secrets: `SECRET_KEY` and the optional `SECRET_KEY_PREVIOUS`.
+pub fn key_ring_from_env(env: &dyn Env) -> Result<KeyRing, ConfigError> {
+    let current = get(env, "SECRET_KEY").ok_or_else(|| {
+        ConfigError::new(
+            "SECRET_KEY",
+            "is not set (generate one with `openssl rand -hex 32` or `tenantgate gen-secret`)",
+        )
+    })?;
+    let current =
+        SecretKey::from_hex(&current).map_err(|problem| ConfigError::new("SECRET_KEY", problem))?;
+    let mut previous = Vec::new();
+    if let Some(list) = get(env, "SECRET_KEY_PREVIOUS") {
+        for (i, raw) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            let key = SecretKey::from_hex(raw).map_err(|problem| {
+                ConfigError::new("SECRET_KEY_PREVIOUS", format!("entry {}: {problem}", i + 1))
+            })?;
+            previous.push(key);
+        }
+    }
+    Ok(KeyRing::new(current, previous))
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let database = DatabaseConfig::from_env(env)?;
+        let keys = key_ring_from_env(env)?;
+        let jwt = JwtConfig::from_env(env)?;
+        let llm = LlmConfig::from_env(env)?;
+        let cors_origins = match get(env, "BACKEND_CORS_ORIGINS") {
+            None => CorsOrigins::default(),
+            Some(raw) => CorsOrigins::parse(&raw)
+                .map_err(|problem| ConfigError::new("BACKEND_CORS_ORIGINS", problem))?,
+        };
+        let host: IpAddr = parse_or(
+            env,
+            "HOST",
+            IpAddr::from([0, 0, 0, 0]),
+            "an IP address such as 0.0.0.0 or ::",
+        )?;
+        let port: u16 = parse_or(env, "PORT", 8000, "a port number (0-65535)")?;
+        let tenant_cache_capacity: u64 = parse_or(
+            env,
+            "TENANT_CACHE_CAPACITY",
+            10_000,
+            "a positive whole number",
+        )?;
+        if tenant_cache_capacity == 0 {
+            return Err(ConfigError::new(
+                "TENANT_CACHE_CAPACITY",
+                "must be greater than 0",
+            ));
+        }
+        let max_body_bytes: usize =
+            parse_or(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, "a number of bytes")?;
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        let login_max_failures: u32 =
+            parse_or(env, "LOGIN_MAX_FAILURES", 5, "a positive whole number")?;
+        if login_max_failures == 0 {
+            return Err(ConfigError::new(
+                "LOGIN_MAX_FAILURES",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            database,
+            keys,
+            jwt,
+            llm,
+            cors_origins,
+            host,
+            port,
+            log: LogConfig::from_env(env),
+            tenant_cache_ttl: positive_seconds(env, "TENANT_CACHE_TTL_SECONDS", 60)?,
+            tenant_cache_capacity,
+            request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 30)?,
+            max_body_bytes,
+            default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
+                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
+            login_max_failures,
+            login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = [
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/x"),
+            ("SECRET_KEY", &"ab".repeat(32)),
+            ("JWT_SECRET_KEY", "a-jwt-secret-that-is-long-enough-0123"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            map.insert((*k).to_owned(), (*v).to_owned());
+        }
+        map
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        match Config::from_env(&env(pairs)) {
+            Ok(_) => panic!("expected an error for {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_usable() {
+        let config = Config::from_env(&env(&[])).expect("valid");
+        assert_eq!(config.port, 8000);
+        assert_eq!(config.jwt.tenant_claim, vec!["tenant_id"]);
+        assert_eq!(config.jwt.access_token_ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            error_of(&[("SECRET_KEY", "abc")]),
+            "SECRET_KEY must be 64 hex characters (32 bytes); got 3"
+        );
+        assert!(error_of(&[("PORT", "eighty")]).starts_with("PORT "));
+        assert!(error_of(&[("ALGORITHM", "none")]).starts_with("ALGORITHM "));
+        assert!(
+            error_of(&[("BACKEND_CORS_ORIGINS", "not a url")]).starts_with("BACKEND_CORS_ORIGINS ")
+        );
+        assert!(
+            error_of(&[("TENANT_CACHE_TTL_SECONDS", "0")]).starts_with("TENANT_CACHE_TTL_SECONDS ")
+        );
+        assert!(error_of(&[("SECRET_KEY_PREVIOUS", "zz")]).starts_with("SECRET_KEY_PREVIOUS "));
+    }
+
+    #[test]
+    fn tenant_claim_may_be_a_path() {
+        let config =
+            Config::from_env(&env(&[("TENANT_CLAIM", "app_metadata.tenant_id")])).expect("valid");
+        assert_eq!(config.jwt.tenant_claim, vec!["app_metadata", "tenant_id"]);
+    }
+}

@@ -1,0 +1,194 @@
+//! Postgres: the connection pool, TLS, embedded migrations and the readiness probe.
+//!
+//! Connections go through diesel-async over tokio-postgres (no libpq). A URL with
+//! `sslmode=require` is encrypted with rustls without certificate checks, as libpq does for
+//! `require` (managed Postgres such as Railway's uses certificates no public root signs);
+//! `verify-ca`/`verify-full` check the certificate against the Mozilla roots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use secrecy::ExposeSecret;
+use tokio_postgres::config::SslMode;
+
+use crate::config::DatabaseConfig;
+
+pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
+pub type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Arbitrary but fixed: every replica takes this advisory lock while migrating, so two
+/// replicas starting together do not apply the same migration twice.
+const MIGRATION_LOCK_ID: i64 = 0x7465_6e61_6e74_6777; // "tenantgw"
+
+pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, String> {
+    let mut manager_config = ManagerConfig::default();
+    manager_config.custom_setup = Box::new(|url: &str| establish(url.to_owned()));
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        config.url.expose_secret(),
+        manager_config,
+    );
+    diesel_async::pooled_connection::deadpool::Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(config.connect_timeout))
+        .create_timeout(Some(config.connect_timeout))
+        .recycle_timeout(Some(config.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("could not build the database pool: {e}"))
+}
+
+/// Opens one connection, with TLS when the URL asks for it.
+pub fn establish(url: String) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
+    async move {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string()))?;
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls::insecure_config()),
+            mode if format!("{mode:?}").starts_with("Verify") => Some(tls::verified_config()),
+            _ => None,
+        };
+        match tls {
+            Some(client_config) => {
+                let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                let (client, connection) = config
+                    .connect(connector)
+                    .await
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await
+            }
+            None => AsyncPgConnection::establish(&url).await,
+        }
+    }
+    .boxed()
+}
+
+/// Applies pending migrations under an advisory lock; returns the versions applied.
+/// Must run on a multi-thread runtime (the harness uses `block_in_place`).
+pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
+    let mut conn = establish(url.to_owned())
+        .await
+        .map_err(|e| format!("could not connect to the database: {e}"))?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("could not take the migration lock: {e}"))?;
+    let (conn, result) = tokio::task::spawn_blocking(move || {
+        let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+        let result = harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .map_err(|e| format!("migration failed: {e}"));
+        (harness.into_inner(), result)
+    })
+    .await
+    .map_err(|e| format!("migration task failed: {e}"))?;
+    let mut conn = conn;
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+        .execute(&mut conn)
+        .await;
+    result
+}
+
+/// Whether the database answers within `timeout`: the `/ready` probe.
+pub async fn ping(pool: &Pool, timeout: Duration) -> bool {
+    let probe = async {
+        let mut conn = pool.get().await.ok()?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
+    };
+    matches!(tokio::time::timeout(timeout, probe).await, Ok(Some(_)))
+}
+
+/// Only the database part of a URL, for messages: never the password.
+pub fn describe_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or("?"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => "the configured database".to_owned(),
+    }
+}
+
+mod tls {
+    use super::Arc;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    pub fn verified_config() -> ClientConfig {
+        let roots = RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    /// `sslmode=require`: encrypted, but the certificate is not checked (libpq's meaning).
+    pub fn insecure_config() -> ClientConfig {
+        let algorithms = provider().signature_verification_algorithms;
+        ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(algorithms)))
+            .with_no_client_auth()
+    }
+
+    #[derive(Debug)]
+    struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
+
+    impl ServerCertVerifier for AcceptAnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Validated newtypes. Once built, the type says the value is valid; nothing checks it again.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+
+/// A tenant id: 1–64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
+/// Cheap to clone (`Arc<str>`), and borrowable as `&str` so caches can be queried without
+/// allocating.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if Self::is_valid(raw) {
+            Ok(Self(Arc::from(raw)))
+        } else {
+            Err(
+                "must be 1-64 characters of A-Z a-z 0-9 _ - . starting with a letter or digit"
+                    .into(),
+            )
+        }
+    }
+
+    pub fn is_valid(raw: &str) -> bool {
+        let bytes = raw.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= 64
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for TenantId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantId({})", &self.0)
+    }
+}
+
+/// An email address, trimmed; compared case-insensitively by the database (`lower(email)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let email = raw.trim();
+        let valid = email.len() <= 254
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !email.chars().any(char::is_whitespace)
+                    && !domain.contains('@')
+            });
+        if valid {
+            Ok(Self(email.to_owned()))
+        } else {
+            Err("must be an email address such as admin@example.com".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Origins allowed by CORS, from `BACKEND_CORS_ORIGINS` (a comma list or a JSON array).
+#[derive(Clone, Debug, Default)]
+pub struct CorsOrigins(Vec<HeaderValue>);
+
+impl CorsOrigins {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let items: Vec<String> = if raw.starts_with('[') {
+            serde_json::from_str(raw)
+                .map_err(|e| format!("is not a valid JSON array of strings: {e}"))?
+        } else {
+            raw.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let mut origins = Vec::with_capacity(items.len());
+        for item in items {
+            // Browsers send origins without a trailing slash; accept configs written with one.
+            let origin = item.trim().trim_end_matches('/');
+            let url = url::Url::parse(origin).map_err(|_| {
+                format!(
+                    "contains {origin:?}, which is not an origin such as https://app.example.com"
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https")
+                || url.host_str().is_none()
+                || url.path() != "/"
+            {
+                return Err(format!(
+                    "contains {origin:?}, which is not an origin such as https://app.example.com"
+                ));
+            }
+            let value = HeaderValue::from_str(origin)
+                .map_err(|_| format!("contains {origin:?}, which is not a valid header value"))?;
+            origins.push(value);
+        }
+        Ok(Self(origins))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[HeaderValue] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids() {
+        for ok in ["a", "acme", "Acme-1.eu_west", &"x".repeat(64)] {
+            assert!(TenantId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", ".a", "a b", "a/b", &"x".repeat(65), "é"] {
+            assert!(TenantId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_accept_both_forms() {
+        let comma = CorsOrigins::parse("http://localhost:3000, https://app.example.com/")
+            .expect("comma list");
+        let json = CorsOrigins::parse(r#"["http://localhost:3000","https://app.example.com"]"#)
+            .expect("json");
+        assert_eq!(comma.as_slice(), json.as_slice());
+        assert!(CorsOrigins::parse("localhost:3000").is_err());
+        assert!(CorsOrigins::parse("[\"http://a.com\"").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(Email::parse(" Admin@Example.com ").is_ok());
+        assert!(Email::parse("no-at-sign").is_err());
+        assert!(Email::parse("a@").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The tower stack around every route, in one function, outermost first:
+//!
+//! request id → sensitive headers → trace span → propagate request id → catch panics → CORS →
+//! contract-shaped error bodies → timeout → metrics → router. (The body limit is axum's
+//! `DefaultBodyLimit`, set in `router`, which every body extractor honours.)
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::map_response_body::MapResponseBodyLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::domain::CorsOrigins;
+use crate::errors::AppError;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn apply(router: Router, config: &Config) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+                HeaderName::from_static("x-api-key"),
+            ]))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %request_id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+            .layer(CatchPanicLayer::custom(|_| {
+                AppError::internal("handler panicked").into_response()
+            }))
+            .layer(cors(&config.cors_origins))
+            .layer(middleware::from_fn(json_error_bodies))
+            .layer(MapResponseBodyLayer::new(Body::new))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                config.request_timeout,
+            ))
+            .layer(middleware::from_fn(record_metrics)),
+    )
+}
+
+/// Listed origins get CORS headers (and preflight answers) allowing `Authorization` and
+/// `Content-Type`; other origins get none, so browsers refuse them.
+fn cors(origins: &CorsOrigins) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins.as_slice().to_vec();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+            REQUEST_ID.clone(),
+        ])
+        .expose_headers([REQUEST_ID.clone()])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Error responses made outside our handlers (unknown method, body limit, timeout) come with
+/// plain-text or empty bodies; this gives them the contract's `{detail, code}` shape.
+async fn json_error_bodies(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => AppError::not_found("resource"),
+        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::GATEWAY_TIMEOUT | StatusCode::REQUEST_TIMEOUT => {
+            AppError::UpstreamTimeout("the request took too long".into())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | StatusCode::BAD_REQUEST
+        | StatusCode::UNPROCESSABLE_ENTITY => {
+            AppError::validation("body", "request could not be read")
+        }
+        _ => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    let fresh = error.into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.status = fresh_parts.status;
+    for (name, value) in fresh_parts.headers.iter() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// Prometheus counters and latencies per route template (never the raw path: ids would make
+/// every tenant a new series).
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

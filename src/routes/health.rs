@@ -1,0 +1,49 @@
+//! Probes and metrics: `/health` (the process is alive), `/ready` (the database answers),
+//! `/metrics` (Prometheus text).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::errors::AppError;
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// Liveness: answers as long as the process serves HTTP; touches nothing else.
+#[utoipa::path(get, path = "/health", tag = "probes", responses((status = 200, body = Status)))]
+pub async fn health() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Readiness: 200 when the database answers within two seconds, 503 `unavailable` otherwise.
+#[utoipa::path(get, path = "/ready", tag = "probes", responses(
+    (status = 200, body = Status),
+    (status = 503, body = crate::errors::ErrorBody),
+))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
+        Json(Status { status: "ready" }).into_response()
+    } else {
+        AppError::Unavailable.into_response()
+    }
+}
+
+/// Prometheus exposition of the request counters and latencies.
+#[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, content_type = "text/plain")))]
+pub async fn metrics() -> Response {
+    let body = crate::metrics::render();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,98 @@
+//! HTTP handlers, one module per resource; `crate::router` says which path goes where.
+
+pub mod admin;
+pub mod health;
+pub mod session;
+pub mod tenant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::errors::{AppError, FieldError};
+
+/// `Json<T>` whose rejections speak the contract: malformed JSON, a wrong content type or a
+/// field of the wrong type is 422 `validation_error` with the offending field when known;
+/// an oversized body is 413.
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+pub fn json_rejection(rejection: JsonRejection) -> AppError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge;
+    }
+    let message = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected a JSON body (Content-Type: application/json)".to_owned()
+        }
+        JsonRejection::JsonSyntaxError(_) => "body is not valid JSON".to_owned(),
+        JsonRejection::JsonDataError(e) => data_error_message(&e.body_text()),
+        _ => "request body could not be read".to_owned(),
+    };
+    let field = field_of(&rejection).unwrap_or_else(|| "body".to_owned());
+    AppError::invalid_fields(vec![FieldError::new(field, message)])
+}
+
+/// serde's messages read "Failed to deserialize the JSON body into the target type: name:
+/// invalid type ... at line 1 column 10"; keep the part after the path.
+fn data_error_message(text: &str) -> String {
+    let text =
+        text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+    match text.split_once(": ") {
+        Some((_, rest)) if !rest.is_empty() => rest.to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+fn field_of(rejection: &JsonRejection) -> Option<String> {
+    let JsonRejection::JsonDataError(e) = rejection else {
+        return None;
+    };
+    let text = e.body_text();
+    let text =
+        text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    if let Some(rest) = text.find("missing field `").map(|i| &text[i + 15..]) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    let (path, _) = text.split_once(": ")?;
+    (path != "." && !path.contains(' ')).then(|| path.to_owned())
+}
+
+/// Query strings with the same error shape as bodies.
+pub struct ValidQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ValidQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(AppError::validation("query", rejection.body_text())),
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Logging in (`POST /auth/token`) and asking who one is (`GET /auth/me`).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, header};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::credentials::{self, Credential};
+use crate::auth::password;
+use crate::errors::{AppError, AppResult, FieldError};
+use crate::models::lower;
+use crate::models::user::{User, UserView};
+use crate::schema::users;
+use crate::state::AppState;
+
+/// JSON login body. The OAuth2 password form (`username`, `password`) is accepted too.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+fn parse_login(headers: &HeaderMap, body: &Bytes) -> AppResult<(String, SecretString)> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form: LoginForm = if is_form {
+        serde_urlencoded_from(body)?
+    } else {
+        serde_json::from_slice(body).map_err(|_| {
+            AppError::validation(
+                "body",
+                "expected JSON {\"email\", \"password\"} or the OAuth2 password form",
+            )
+        })?
+    };
+    let mut errors = Vec::new();
+    let email = form.email.or(form.username).unwrap_or_default();
+    if email.trim().is_empty() {
+        errors.push(FieldError::new("email", "is required"));
+    }
+    let password = form.password.unwrap_or_default();
+    if password.is_empty() {
+        errors.push(FieldError::new("password", "is required"));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    Ok((email.trim().to_owned(), SecretString::from(password)))
+}
+
+fn serde_urlencoded_from(body: &Bytes) -> AppResult<LoginForm> {
+    let mut form = LoginForm {
+        username: None,
+        email: None,
+        password: None,
+    };
+    for (key, value) in url::form_urlencoded::parse(body) {
+        match key.as_ref() {
+            "username" => form.username = Some(value.into_owned()),
+            "email" => form.email = Some(value.into_owned()),
+            "password" => form.password = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// The client address for throttling: the last `X-Forwarded-For` hop (the one our proxy
+/// added, e.g. Railway's edge), else the TCP peer.
+fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Exchanges email and password for an access token.
+#[utoipa::path(post, path = "/auth/token", tag = "session",
+    request_body(content = LoginRequest, description = "JSON, or the OAuth2 password form (username, password)"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "invalid_credentials", body = crate::errors::ErrorBody),
+        (status = 422, description = "validation_error", body = crate::errors::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::errors::ErrorBody),
+    ))]
+pub async fn token(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<TokenResponse>> {
+    let (email, password) = parse_login(&headers, &body)?;
+    let throttle_keys = [
+        format!("email:{}", email.to_lowercase()),
+        format!(
+            "addr:{}",
+            client_address(
+                &headers,
+                extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+            )
+        ),
+    ];
+    if let Some(retry_after_seconds) = state.login_throttle.blocked_for(&throttle_keys) {
+        return Err(AppError::RateLimited {
+            retry_after_seconds,
+        });
+    }
+    let mut conn = state.pool.get().await?;
+    let user: Option<User> = users::table
+        .filter(lower(users::email).eq(lower(&email)))
+        .select(User::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?;
+    drop(conn);
+    let usable = user.filter(|u| u.is_active);
+    let stored = usable.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(password, stored).await? {
+        if let Some(retry_after_seconds) = state.login_throttle.record_failure(&throttle_keys) {
+            return Err(AppError::RateLimited {
+                retry_after_seconds,
+            });
+        }
+        return Err(AppError::InvalidCredentials);
+    }
+    let user = usable.ok_or(AppError::InvalidCredentials)?;
+    let (access_token, expires_in) =
+        state
+            .tokens
+            .issue(&user.id.to_string(), &user.email, user.tenant_id.as_deref())?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "bearer",
+        expires_in,
+    }))
+}
+
+/// The user behind a token.
+#[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])), responses(
+    (status = 200, body = UserView),
+    (status = 401, body = crate::errors::ErrorBody),
+))]
+pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Json<UserView>> {
+    let token = match credentials::from_headers(&headers)? {
+        Credential::Jwt(token) => token,
+        Credential::ApiKey(_) => {
+            return Err(AppError::InvalidToken(
+                "an API key has no user; send a user's token",
+            ));
+        }
+    };
+    let verified = state.tokens.verify(token).await?;
+    let id = verified
+        .sub
+        .as_deref()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or(AppError::InvalidToken(
+            "token does not name a user of this gateway",
+        ))?;
+    let mut conn = state.pool.get().await?;
+    let user: User = users::table
+        .find(id)
+        .select(User::as_select())
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or(AppError::InvalidToken(
+            "token does not name a user of this gateway",
+        ))?;
+    Ok(Json(user.into()))
+}

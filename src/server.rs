@@ -1,0 +1,65 @@
+//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT (requests in
+//! flight finish; the process then exits 0).
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::state::AppState;
+
+pub async fn serve(state: AppState) -> Result<(), String> {
+    let addr = SocketAddr::new(state.config.host, state.config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("could not listen on {addr}: {e}"))?;
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    crate::metrics::install();
+    crate::auth::password::warm_up();
+    let app = crate::router::build(state.clone());
+    let background = state.spawn_background();
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(address = %local, "tenantgate listening");
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|e| format!("server error: {e}"));
+    for task in background {
+        task.abort();
+    }
+    state.api_keys.flush_last_used().await;
+    tracing::info!("tenantgate stopped");
+    result
+}
+
+/// Resolves on SIGTERM (Railway, Docker, Kubernetes) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

@@ -1,0 +1,16 @@
+//! Operations shared by the admin API and the command line: validation, the write, the audit
+//! entry, all in one place, so `tenantgate tenants create` and `POST /admin/tenants` cannot
+//! drift apart.
+
+pub mod audit;
+pub mod tenants;
+pub mod users;
+
+/// Deserialises a field that distinguishes absent (`None`) from `null` (`Some(None)`).
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}

@@ -1,0 +1,422 @@
+//! Creating, reading, updating and deactivating tenants.
+//!
+//! Every write runs in a transaction with its audit entry; the database trigger bumps
+//! `version` and sends the `tenant_changed` notification on commit (see the migration).
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::audit::{self, Actor};
+use super::double_option;
+use crate::domain::TenantId;
+use crate::errors::{AppError, AppResult, FieldError};
+use crate::models::tenant::{
+    NewTenant, PINECONE_API_KEY_FIELD, RetrieverKind, Tenant, TenantChanges,
+};
+use crate::schema::tenants;
+use crate::secrets::{KeyRing, SecretSlot};
+
+const MAX_NAME: usize = 200;
+const MAX_PROMPT: usize = 32_000;
+const MAX_SETTING: usize = 512;
+
+/// `POST /admin/tenants` and `tenantgate tenants create`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub id: String,
+    pub name: String,
+    pub system_prompt: Option<String>,
+    /// `builtin`, `pinecone` or `none`; defaults to `pinecone` when a Pinecone key is given.
+    pub retriever: Option<String>,
+    pub pinecone_environment: Option<String>,
+    pub pinecone_index_name: Option<String>,
+    /// A host name (https implied) or a full URL such as `http://127.0.0.1:9000`.
+    pub pinecone_index_host: Option<String>,
+    pub pinecone_namespace: Option<String>,
+    /// Stored encrypted; never returned.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub pinecone_api_key: Option<SecretString>,
+    pub is_active: Option<bool>,
+}
+
+/// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<bool>)]
+    pub is_active: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub system_prompt: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub retriever: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub pinecone_environment: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub pinecone_index_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub pinecone_index_host: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub pinecone_namespace: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub pinecone_api_key: Option<Option<SecretString>>,
+}
+
+fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+}
+
+/// A Pinecone index host: a bare host name or an http(s) URL.
+pub fn check_index_host(value: &str) -> Result<(), String> {
+    let candidate = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("https://{value}")
+    };
+    match url::Url::parse(&candidate) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Ok(())
+        }
+        _ => Err("must be a host name or an http(s) URL".to_owned()),
+    }
+}
+
+fn check_settings(errors: &mut Vec<FieldError>, field: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        check_text(errors, field, v, MAX_SETTING);
+        if field == "pinecone_index_host" {
+            if let Err(message) = check_index_host(v) {
+                errors.push(FieldError::new(field, message));
+            }
+        }
+    }
+}
+
+fn parse_retriever(errors: &mut Vec<FieldError>, raw: &str) -> Option<RetrieverKind> {
+    let kind = RetrieverKind::parse(raw);
+    if kind.is_none() {
+        errors.push(FieldError::new(
+            "retriever",
+            "must be builtin, pinecone or none",
+        ));
+    }
+    kind
+}
+
+fn empty_to_none(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn encrypt(keys: &KeyRing, tenant_id: &str, secret: &SecretString) -> Vec<u8> {
+    keys.encrypt(
+        SecretSlot {
+            tenant_id,
+            field: PINECONE_API_KEY_FIELD,
+        },
+        secret,
+    )
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    keys: &KeyRing,
+    actor: &Actor,
+    input: CreateTenant,
+) -> AppResult<Tenant> {
+    use secrecy::ExposeSecret;
+    let mut errors = Vec::new();
+    if let Err(message) = TenantId::parse(&input.id) {
+        errors.push(FieldError::new("id", message));
+    }
+    let name = input.name.trim().to_owned();
+    if name.is_empty() {
+        errors.push(FieldError::new("name", "must not be empty"));
+    }
+    check_text(&mut errors, "name", &name, MAX_NAME);
+    if let Some(prompt) = &input.system_prompt {
+        check_text(&mut errors, "system_prompt", prompt, MAX_PROMPT);
+    }
+    let environment = empty_to_none(input.pinecone_environment);
+    let index_name = empty_to_none(input.pinecone_index_name);
+    let index_host = empty_to_none(input.pinecone_index_host);
+    let namespace = input.pinecone_namespace.map(|v| v.trim().to_owned());
+    check_settings(&mut errors, "pinecone_environment", &environment);
+    check_settings(&mut errors, "pinecone_index_name", &index_name);
+    check_settings(&mut errors, "pinecone_index_host", &index_host);
+    check_settings(&mut errors, "pinecone_namespace", &namespace);
+    let api_key = input
+        .pinecone_api_key
+        .filter(|k| !k.expose_secret().trim().is_empty());
+    let retriever = match input.retriever.as_deref() {
+        Some(raw) => parse_retriever(&mut errors, raw),
+        None if api_key.is_some() => Some(RetrieverKind::Pinecone),
+        None => Some(RetrieverKind::Builtin),
+    };
+    if retriever == Some(RetrieverKind::Pinecone) {
+        if api_key.is_none() {
+            errors.push(FieldError::new(
+                "pinecone_api_key",
+                "is required with the pinecone retriever",
+            ));
+        }
+        if index_host.is_none() && index_name.is_none() {
+            errors.push(FieldError::new(
+                "pinecone_index_host",
+                "or pinecone_index_name is required with the pinecone retriever",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    let new = NewTenant {
+        pinecone_api_key_enc: api_key.as_ref().map(|k| encrypt(keys, &input.id, k)),
+        id: input.id,
+        name,
+        is_active: input.is_active.unwrap_or(true),
+        system_prompt: input.system_prompt,
+        retriever: retriever
+            .unwrap_or(RetrieverKind::Builtin)
+            .as_str()
+            .to_owned(),
+        pinecone_environment: environment,
+        pinecone_index_name: index_name,
+        pinecone_index_host: index_host,
+        pinecone_namespace: namespace,
+    };
+    let mut fields = vec!["id".to_owned(), "name".to_owned(), "retriever".to_owned()];
+    for (set, name) in [
+        (new.system_prompt.is_some(), "system_prompt"),
+        (new.pinecone_environment.is_some(), "pinecone_environment"),
+        (new.pinecone_index_name.is_some(), "pinecone_index_name"),
+        (new.pinecone_index_host.is_some(), "pinecone_index_host"),
+        (new.pinecone_namespace.is_some(), "pinecone_namespace"),
+        (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
+    ] {
+        if set {
+            fields.push(name.to_owned());
+        }
+    }
+    conn.transaction(async |conn| {
+        let tenant: Tenant = diesel::insert_into(tenants::table)
+            .values(&new)
+            .returning(Tenant::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            actor,
+            "tenant.create",
+            &tenant.id,
+            Some(&tenant.id),
+            fields,
+        )
+        .await?;
+        Ok::<_, AppError>(tenant)
+    })
+    .await
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    keys: &KeyRing,
+    actor: &Actor,
+    id: &str,
+    input: UpdateTenant,
+) -> AppResult<Tenant> {
+    let mut errors = Vec::new();
+    let mut changes = TenantChanges::default();
+    match input.name {
+        Some(Some(name)) => {
+            let name = name.trim().to_owned();
+            if name.is_empty() {
+                errors.push(FieldError::new("name", "must not be empty"));
+            }
+            check_text(&mut errors, "name", &name, MAX_NAME);
+            changes.name = Some(name);
+        }
+        Some(None) => errors.push(FieldError::new("name", "cannot be null")),
+        None => {}
+    }
+    match input.is_active {
+        Some(Some(active)) => changes.is_active = Some(active),
+        Some(None) => errors.push(FieldError::new("is_active", "cannot be null")),
+        None => {}
+    }
+    match input.retriever {
+        Some(Some(raw)) => {
+            changes.retriever = parse_retriever(&mut errors, &raw).map(|k| k.as_str().to_owned())
+        }
+        Some(None) => errors.push(FieldError::new("retriever", "cannot be null")),
+        None => {}
+    }
+    if let Some(prompt) = input.system_prompt {
+        if let Some(p) = &prompt {
+            check_text(&mut errors, "system_prompt", p, MAX_PROMPT);
+        }
+        changes.system_prompt = Some(prompt);
+    }
+    for (field, value, slot) in [
+        (
+            "pinecone_environment",
+            input.pinecone_environment,
+            &mut changes.pinecone_environment,
+        ),
+        (
+            "pinecone_index_name",
+            input.pinecone_index_name,
+            &mut changes.pinecone_index_name,
+        ),
+        (
+            "pinecone_index_host",
+            input.pinecone_index_host,
+            &mut changes.pinecone_index_host,
+        ),
+        (
+            "pinecone_namespace",
+            input.pinecone_namespace,
+            &mut changes.pinecone_namespace,
+        ),
+    ] {
+        if let Some(value) = value {
+            let value = if field == "pinecone_namespace" {
+                value
+            } else {
+                empty_to_none(value)
+            };
+            check_settings(&mut errors, field, &value);
+            *slot = Some(value);
+        }
+    }
+    if let Some(key) = input.pinecone_api_key {
+        use secrecy::ExposeSecret;
+        let key = key.filter(|k| !k.expose_secret().trim().is_empty());
+        changes.pinecone_api_key_enc = Some(key.as_ref().map(|k| encrypt(keys, id, k)));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    let fields = changes.changed_fields();
+    conn.transaction(async |conn| {
+        let tenant: Tenant = if changes.is_empty() {
+            tenants::table
+                .find(id)
+                .select(Tenant::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        } else {
+            diesel::update(tenants::table.find(id))
+                .set(&changes)
+                .returning(Tenant::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?
+        }
+        .ok_or_else(|| AppError::not_found("tenant"))?;
+        if !fields.is_empty() {
+            audit::record(
+                conn,
+                actor,
+                "tenant.update",
+                &tenant.id,
+                Some(&tenant.id),
+                fields,
+            )
+            .await?;
+        }
+        Ok::<_, AppError>(tenant)
+    })
+    .await
+}
+
+/// Activates or deactivates; a no-op (no version bump, no audit) when already so.
+pub async fn set_active(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: &str,
+    active: bool,
+) -> AppResult<Tenant> {
+    conn.transaction(async |conn| {
+        let updated: Option<Tenant> = diesel::update(
+            tenants::table
+                .find(id)
+                .filter(tenants::is_active.ne(active)),
+        )
+        .set(tenants::is_active.eq(active))
+        .returning(Tenant::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+        match updated {
+            Some(tenant) => {
+                let action = if active {
+                    "tenant.activate"
+                } else {
+                    "tenant.deactivate"
+                };
+                audit::record(
+                    conn,
+                    actor,
+                    action,
+                    &tenant.id,
+                    Some(&tenant.id),
+                    vec!["is_active".to_owned()],
+                )
+                .await?;
+                Ok(tenant)
+            }
+            None => get(conn, id).await,
+        }
+    })
+    .await
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Tenant> {
+    tenants::table
+        .find(id)
+        .select(Tenant::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("tenant"))
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    include_inactive: bool,
+    limit: i64,
+    offset: i64,
+) -> AppResult<Vec<Tenant>> {
+    let mut query = tenants::table
+        .select(Tenant::as_select())
+        .order(tenants::id)
+        .limit(limit)
+        .offset(offset)
+        .into_boxed();
+    if !include_inactive {
+        query = query.filter(tenants::is_active.eq(true));
+    }
+    Ok(query.load(conn).await?)
+}

@@ -1,0 +1,100 @@
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::domain::TenantId;
+use crate::errors::{AppError, AppResult};
+use crate::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant};
+use crate::retrieval::{RetrievalDeps, Retriever};
+use crate::secrets::{KeyRing, SecretSlot};
+
+/// A tenant's Pinecone settings with its key decrypted. Lives only in this process's cache.
+pub struct PineconeSettings {
+    pub environment: Option<String>,
+    pub index_name: Option<String>,
+    pub index_host: Option<String>,
+    pub namespace: Option<String>,
+    pub api_key: Option<SecretString>,
+}
+
+/// The settings a retriever is built from.
+pub struct TenantSettings {
+    pub id: TenantId,
+    pub retriever: RetrieverKind,
+    pub pinecone: PineconeSettings,
+}
+
+/// Everything a request of one tenant needs, shared as `Arc<TenantContext>`.
+pub struct TenantContext {
+    pub id: TenantId,
+    pub name: String,
+    pub version: i64,
+    /// The tenant's own prompt, as stored (`GET /tenant` shows it).
+    pub system_prompt: Option<String>,
+    /// The prompt to use: the tenant's, or `DEFAULT_SYSTEM_PROMPT`.
+    pub effective_prompt: Arc<str>,
+    pub settings: TenantSettings,
+    pub retriever: Arc<dyn Retriever>,
+}
+
+impl std::fmt::Debug for TenantContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantContext")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("retriever", &self.settings.retriever)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantContext {
+    /// Builds the context of an active tenant row: decrypts its secrets, builds its retriever.
+    pub async fn build(
+        row: Tenant,
+        keys: &KeyRing,
+        default_prompt: &Arc<str>,
+        deps: &RetrievalDeps,
+    ) -> AppResult<Self> {
+        let id = TenantId::parse(&row.id).map_err(AppError::internal)?;
+        let api_key = match &row.pinecone_api_key_enc {
+            None => None,
+            Some(stored) => {
+                let slot = SecretSlot {
+                    tenant_id: &row.id,
+                    field: PINECONE_API_KEY_FIELD,
+                };
+                let key = keys.decrypt(slot, stored).map_err(|e| {
+                    // Says which tenant and why, never the value.
+                    AppError::Internal(format!("tenant {}: {e}", row.id))
+                })?;
+                Some(key)
+            }
+        };
+        let retriever_kind = row.retriever_kind();
+        let settings = TenantSettings {
+            id: id.clone(),
+            retriever: retriever_kind,
+            pinecone: PineconeSettings {
+                environment: row.pinecone_environment,
+                index_name: row.pinecone_index_name,
+                index_host: row.pinecone_index_host,
+                namespace: row.pinecone_namespace,
+                api_key,
+            },
+        };
+        let retriever = crate::retrieval::build(&settings, deps).await?;
+        let effective_prompt = match &row.system_prompt {
+            Some(prompt) if !prompt.trim().is_empty() => Arc::from(prompt.as_str()),
+            _ => default_prompt.clone(),
+        };
+        Ok(Self {
+            id,
+            name: row.name,
+            version: row.version,
+            system_prompt: row.system_prompt,
+            effective_prompt,
+            settings,
+            retriever,
+        })
+    }
+}

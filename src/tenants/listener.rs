@@ -1,0 +1,90 @@
+//! Cross-replica cache coherence: every replica `LISTEN`s on the channels the database triggers
+//! notify (`tenant_changed` with `"<id> <version>"`, `api_key_changed` with the key prefix) and
+//! drops what changed. After a lost connection it reconnects and clears its caches, since
+//! notifications sent meanwhile are gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::api_keys::ApiKeys;
+use crate::tenants::TenantCache;
+
+pub const TENANT_CHANNEL: &str = "tenant_changed";
+pub const API_KEY_CHANNEL: &str = "api_key_changed";
+/// The connection is checked this often, so a silently dead one is noticed.
+const PING_EVERY: Duration = Duration::from_secs(10);
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs forever (until the task is dropped).
+pub async fn listen(url: SecretString, tenants: Arc<TenantCache>, api_keys: Arc<ApiKeys>) {
+    let mut first = true;
+    loop {
+        match listen_once(&url, &tenants, &api_keys, &mut first).await {
+            Ok(()) => tracing::warn!("change listener connection closed; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "change listener failed; reconnecting"),
+        }
+        tokio::time::sleep(RECONNECT_AFTER).await;
+    }
+}
+
+async fn listen_once(
+    url: &SecretString,
+    tenants: &TenantCache,
+    api_keys: &ApiKeys,
+    first: &mut bool,
+) -> Result<(), String> {
+    let mut conn = crate::db::establish(url.expose_secret().to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    conn.batch_execute(&format!(
+        "LISTEN {TENANT_CHANNEL}; LISTEN {API_KEY_CHANNEL}"
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    if !std::mem::take(first) {
+        tenants.clear();
+        api_keys.forget_all();
+        tracing::info!("change listener reconnected; caches cleared");
+    }
+    loop {
+        {
+            let notifications = conn.notifications_stream();
+            futures::pin_mut!(notifications);
+            let deadline = tokio::time::sleep(PING_EVERY);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    next = notifications.next() => match next {
+                        None => return Ok(()),
+                        Some(Err(e)) => return Err(e.to_string()),
+                        Some(Ok(n)) => handle(&n.channel, &n.payload, tenants, api_keys).await,
+                    },
+                    () = &mut deadline => break,
+                }
+            }
+        }
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+}
+
+async fn handle(channel: &str, payload: &str, tenants: &TenantCache, api_keys: &ApiKeys) {
+    match channel {
+        TENANT_CHANNEL => {
+            let Some((id, version)) = payload.split_once(' ') else {
+                return;
+            };
+            let version = version.parse().unwrap_or(i64::MAX);
+            tracing::debug!(tenant_id = id, version, "tenant changed");
+            tenants.announce(id, version).await;
+        }
+        API_KEY_CHANNEL => api_keys.forget(payload).await,
+        _ => {}
+    }
+}
