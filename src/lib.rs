@@ -6,7 +6,7 @@
 //! - `secrets`: AES-256-GCM for tenant secrets at rest.
 //! - `auth`: tokens, API keys, passwords, and the tenant and superuser layers.
 //! - `tenants`: the tenant context, its cache and the cross-replica change listener.
-//! - `retrieval`: the `Retriever` trait and its backends.
+//! - `retrieval`: the `Retriever` trait and its backends; `llm`: the OpenAI-compatible chat client.
 //! - `routes`: one module per resource; `router`: every route; `middleware`: the tower stack.
 //! - `server`: binding, background tasks, graceful shutdown; `cli`: the command line.
 
@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod llm;
 pub mod metrics;
 pub mod middleware;
 pub mod models;

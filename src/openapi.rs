@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, session, tenant};
+use crate::routes::{chat, health, openai, session, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,8 +16,18 @@ use crate::routes::{health, session, tenant};
         session::token,
         session::me,
         tenant::show,
+        chat::chat,
+        openai::chat_completions,
+        openai::list_models,
+        openai::get_model,
     ),
-    components(schemas(crate::errors::ErrorBody, crate::errors::FieldError)),
+    components(schemas(
+        crate::errors::ErrorBody,
+        crate::errors::FieldError,
+        chat::SourcesEvent,
+        chat::DeltaEvent,
+        chat::DoneEvent,
+    )),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, health, session, tenant};
+use crate::routes::{admin, chat, health, openai, session, tenant};
 use crate::state::AppState;
 
 pub fn build(state: AppState) -> Router {
@@ -22,6 +22,10 @@ pub fn build(state: AppState) -> Router {
     // Tenant routes: the tenant layer resolves the caller's tenant before any handler runs.
     let tenant_routes = Router::new()
         .route("/tenant", get(tenant::show))
+        .route("/chat", post(chat::chat))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/models/{model}", get(openai::get_model))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
     let admin_routes =

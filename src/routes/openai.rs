@@ -1,0 +1,352 @@
+//! The OpenAI-compatible surface: `POST /v1/chat/completions`, `GET /v1/models` and
+//! `GET /v1/models/{model}`, so an OpenAI SDK works with `base_url=<gateway>/v1` and the
+//! tenant's JWT or API key as its `api_key`.
+//!
+//! A chat completion is forwarded to `OPENAI_BASE_URL` with one change: a system message with
+//! the tenant's prompt and the passages retrieved for the last user message goes in front of
+//! the caller's messages. The body is kept as a JSON map, so fields the gateway does not know
+//! (tools, response_format, seed, stream_options…) reach the upstream untouched. The caller's
+//! own credential never leaves the gateway: the upstream gets the server's `OPENAI_API_KEY`.
+//!
+//! Answers come back as the upstream wrote them: a whole JSON body, or for `stream: true` the
+//! upstream's event stream relayed chunk by chunk as it arrives (never buffered whole).
+//!
+//! Without `OPENAI_API_KEY` a completion is refused with 502 `upstream_error` (this route has
+//! no retrieval-only answer to give; `/chat` does).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::extractors::{SystemPrompt, Tenant};
+use crate::config::LlmConfig;
+use crate::errors::{AppError, AppResult, ErrorBody};
+use crate::llm::Llm;
+use crate::models::tenant::RetrieverKind;
+use crate::routes::ValidJson;
+use crate::routes::chat::{DEFAULT_TOP_K, system_message};
+use crate::state::AppState;
+
+/// `created` of the model objects: the gateway does not know when a model was made.
+const MODEL_CREATED: i64 = 0;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ModelObject {
+    pub id: String,
+    /// Always `"model"`.
+    pub object: &'static str,
+    /// Always 0: unknown.
+    pub created: i64,
+    /// Always `"tenantgate"`.
+    pub owned_by: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ModelList {
+    /// Always `"list"`.
+    pub object: &'static str,
+    pub data: Vec<ModelObject>,
+}
+
+/// The models a caller may ask for: `ALLOWED_MODELS`, or `CHAT_MODEL` when that is unset.
+fn listed_models(config: &LlmConfig) -> impl Iterator<Item = &str> {
+    let list: &[String] = if config.allowed_models.is_empty() {
+        std::slice::from_ref(&config.chat_model)
+    } else {
+        &config.allowed_models
+    };
+    list.iter().map(String::as_str)
+}
+
+fn model_object(id: &str) -> ModelObject {
+    ModelObject {
+        id: id.to_owned(),
+        object: "model",
+        created: MODEL_CREATED,
+        owned_by: "tenantgate",
+    }
+}
+
+#[utoipa::path(get, path = "/v1/models", tag = "openai", security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "`ALLOWED_MODELS`, or `CHAT_MODEL` when unset", body = ModelList),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "no_tenant or tenant_unavailable", body = ErrorBody),
+    ))]
+pub async fn list_models(State(state): State<AppState>) -> Json<ModelList> {
+    Json(ModelList {
+        object: "list",
+        data: listed_models(&state.config.llm).map(model_object).collect(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/models/{model}", tag = "openai", security(("bearer" = []), ("api_key" = [])),
+    params(("model" = String, Path, description = "a model id from `GET /v1/models`")),
+    responses(
+        (status = 200, body = ModelObject),
+        (status = 404, description = "not a listed model", body = ErrorBody),
+    ))]
+pub async fn get_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> AppResult<Json<ModelObject>> {
+    listed_models(&state.config.llm)
+        .find(|m| *m == model)
+        .map(|m| Json(model_object(m)))
+        .ok_or_else(|| AppError::not_found("model"))
+}
+
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", security(("bearer" = []), ("api_key" = [])),
+    request_body(content = Object, description = "An OpenAI chat completion request: `messages` \
+        (required), `model` (default `CHAT_MODEL`; limited by `ALLOWED_MODELS`), `stream`, and any \
+        other field, forwarded untouched."),
+    responses(
+        (status = 200, description = "The upstream's chat completion, or with `stream: true` its \
+            `data: {chunk}` events ending with `data: [DONE]`, relayed as they arrive.",
+            content(
+                (Object = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "no_tenant or tenant_unavailable", body = ErrorBody),
+        (status = 422, description = "no messages, or a model outside ALLOWED_MODELS", body = ErrorBody),
+        (status = 502, description = "the upstream failed, or no OPENAI_API_KEY is configured", body = ErrorBody),
+        (status = 504, description = "the upstream timed out", body = ErrorBody),
+    ))]
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    SystemPrompt(prompt): SystemPrompt,
+    ValidJson(mut body): ValidJson<Map<String, Value>>,
+) -> AppResult<Response> {
+    let config = &state.config.llm;
+    let stream = check_request(&mut body, config)?;
+    let llm = Llm::new(&state.http, config);
+    if !llm.is_configured() {
+        return Err(Llm::not_configured());
+    }
+
+    let passages = if tenant.retriever.kind() == RetrieverKind::None {
+        Vec::new()
+    } else {
+        match last_user_text(&body) {
+            Some(query) if !query.trim().is_empty() => {
+                tenant.retriever.search(&query, DEFAULT_TOP_K).await?
+            }
+            _ => Vec::new(),
+        }
+    };
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        messages.insert(
+            0,
+            json!({"role": "system", "content": system_message(&prompt, &passages)}),
+        );
+    }
+    let upstream_body = serde_json::to_vec(&body).map_err(AppError::internal)?;
+
+    if stream {
+        let response = llm.send(upstream_body).await?;
+        return Ok(relay_stream(response, llm.timeout()));
+    }
+    let bytes = llm.complete_bytes(upstream_body).await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Checks what the gateway itself relies on and fills in the default model; returns `stream`.
+fn check_request(body: &mut Map<String, Value>, config: &LlmConfig) -> AppResult<bool> {
+    match body.get("messages") {
+        Some(Value::Array(messages)) if !messages.is_empty() => {
+            if let Some(i) = messages.iter().position(|m| !m.is_object()) {
+                return Err(AppError::validation(
+                    &format!("messages[{i}]"),
+                    "must be an object with `role` and `content`",
+                ));
+            }
+        }
+        Some(Value::Array(_)) => return Err(AppError::validation("messages", "must not be empty")),
+        Some(_) => return Err(AppError::validation("messages", "must be an array")),
+        None => return Err(AppError::validation("messages", "is required")),
+    }
+    match body.get("model") {
+        None | Some(Value::Null) => {
+            body.insert("model".to_owned(), Value::String(config.chat_model.clone()));
+        }
+        Some(Value::String(model)) if model.trim().is_empty() => {
+            return Err(AppError::validation("model", "must not be empty"));
+        }
+        Some(Value::String(model)) => {
+            if !config.allowed_models.is_empty() && !config.allowed_models.contains(model) {
+                return Err(AppError::validation(
+                    "model",
+                    format!(
+                        "is not offered by this gateway; choose one of: {}",
+                        config.allowed_models.join(", ")
+                    ),
+                ));
+            }
+        }
+        Some(_) => return Err(AppError::validation("model", "must be a string")),
+    }
+    match body.get("stream") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(stream)) => Ok(*stream),
+        Some(_) => Err(AppError::validation("stream", "must be true or false")),
+    }
+}
+
+/// The text of the last user message: a string, or the `text` parts of a content array.
+fn last_user_text(body: &Map<String, Value>) -> Option<String> {
+    let messages = body.get("messages")?.as_array()?;
+    let last = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+    match last.get("content")? {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
+            Some(texts.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// Relays the upstream's event stream as the response body, chunk by chunk. If the upstream
+/// breaks off or goes silent for longer than the upstream timeout, one last event carries an
+/// OpenAI-shaped `error` (which the OpenAI SDKs raise as an exception) plus the contract's
+/// `detail` and `code`, and the stream ends.
+fn relay_stream(response: reqwest::Response, idle_timeout: Duration) -> Response {
+    let upstream = Box::pin(response.bytes_stream());
+    let chunks = futures::stream::unfold(Some(upstream), move |upstream| async move {
+        let mut upstream = upstream?;
+        let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
+            Ok(Some(Ok(bytes))) => return Some((Ok::<_, Infallible>(bytes), Some(upstream))),
+            Ok(None) => return None,
+            Ok(Some(Err(error))) => {
+                tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
+                AppError::Upstream(
+                    "the LLM upstream stream broke off in the middle of the answer".into(),
+                )
+            }
+            Err(_) => AppError::UpstreamTimeout(format!(
+                "the LLM upstream sent nothing for {} s in the middle of its answer",
+                idle_timeout.as_secs()
+            )),
+        };
+        Some((Ok(error_event(&failure)), None))
+    });
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Tells nginx-style proxies in front of the gateway not to buffer the stream.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+fn error_event(error: &AppError) -> Bytes {
+    let body = error.body();
+    let event = json!({
+        "error": {"message": body.detail, "type": body.code, "code": body.code},
+        "detail": body.detail,
+        "code": body.code,
+    });
+    // The blank lines first end any event the upstream left half-written.
+    Bytes::from(format!("\n\ndata: {event}\n\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(allowed: &[&str]) -> LlmConfig {
+        LlmConfig {
+            api_key: None,
+            base_url: "http://127.0.0.1:9/v1".into(),
+            chat_model: "gpt-4o-mini".into(),
+            embedding_model: "text-embedding-3-small".into(),
+            allowed_models: allowed.iter().map(|m| (*m).to_owned()).collect(),
+            pinecone_api_url: "http://127.0.0.1:9".into(),
+            upstream_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn the_default_model_is_filled_in_and_unknown_fields_kept() {
+        let mut request = body(json!({"messages": [{"role": "user", "content": "hi"}], "seed": 7}));
+        assert!(!check_request(&mut request, &config(&[])).expect("valid"));
+        assert_eq!(request["model"], "gpt-4o-mini");
+        assert_eq!(request["seed"], 7);
+    }
+
+    #[test]
+    fn allowed_models_limit_the_choice() {
+        let config = config(&["a", "b"]);
+        let mut ok = body(
+            json!({"model": "b", "messages": [{"role": "user", "content": "hi"}], "stream": true}),
+        );
+        assert!(check_request(&mut ok, &config).expect("valid"));
+        let mut other =
+            body(json!({"model": "c", "messages": [{"role": "user", "content": "hi"}]}));
+        let error = check_request(&mut other, &config).expect_err("not allowed");
+        assert_eq!(error.code(), "validation_error");
+    }
+
+    #[test]
+    fn messages_are_required() {
+        for bad in [
+            json!({}),
+            json!({"messages": []}),
+            json!({"messages": "hi"}),
+            json!({"messages": [1]}),
+        ] {
+            let error = check_request(&mut body(bad), &config(&[])).expect_err("invalid");
+            assert_eq!(error.code(), "validation_error");
+        }
+    }
+
+    #[test]
+    fn the_query_is_the_last_user_message() {
+        let request = body(json!({"messages": [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "reply"},
+            {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url", "image_url": {}}]},
+        ]}));
+        assert_eq!(last_user_text(&request).as_deref(), Some("second"));
+    }
+}
