@@ -2,6 +2,7 @@
 //! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
 //! A failure prints one `error: …` line and exits with code 1.
 
+mod secrets;
 mod tenants;
 mod users;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenants(tenants::TenantsCommand),
+    /// Manage the encryption of tenant secrets.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
 }
@@ -87,6 +91,7 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
+        Command::Secrets(command) => secrets::run(command).await,
         Command::GenSecret => Ok(()),
     }
 }

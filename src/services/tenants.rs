@@ -105,10 +105,10 @@ pub fn check_index_host(value: &str) -> Result<(), String> {
 fn check_settings(errors: &mut Vec<FieldError>, field: &str, value: &Option<String>) {
     if let Some(v) = value {
         check_text(errors, field, v, MAX_SETTING);
-        if field == "pinecone_index_host" {
-            if let Err(message) = check_index_host(v) {
-                errors.push(FieldError::new(field, message));
-            }
+        if field == "pinecone_index_host"
+            && let Err(message) = check_index_host(v)
+        {
+            errors.push(FieldError::new(field, message));
         }
     }
 }

@@ -107,10 +107,10 @@ pub async fn update(
             Err(m) => errors.push(FieldError::new("email", m)),
         }
     }
-    if let Some(p) = &input.password {
-        if let Err(m) = password::check_strength(p.expose_secret()) {
-            errors.push(FieldError::new("password", m));
-        }
+    if let Some(p) = &input.password
+        && let Err(m) = password::check_strength(p.expose_secret())
+    {
+        errors.push(FieldError::new("password", m));
     }
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::harness::outage::Outage;
 use crate::harness::{JWT_SECRET, SECRET_KEY, TestApp, TestDb};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -21,7 +22,10 @@ async fn health_and_ready_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_have_the_contract_shape() {
     let app = TestApp::new().await;
-    app.get("/no/such/route").send().await.assert_error(404, "not_found");
+    app.get("/no/such/route")
+        .send()
+        .await
+        .assert_error(404, "not_found");
     let wrong_method = app.delete("/health").send().await;
     assert_eq!(wrong_method.status.as_u16(), 405);
     assert!(wrong_method.json()["detail"].is_string());
@@ -32,46 +36,82 @@ async fn errors_have_the_contract_shape() {
         .send()
         .await
         .assert_error(422, "validation_error");
-    let wrong_type = app.post("/admin/tenants").bearer(&admin).json(&json!({"id": 5, "name": "x"})).send().await;
+    let wrong_type = app
+        .post("/admin/tenants")
+        .bearer(&admin)
+        .json(&json!({"id": 5, "name": "x"}))
+        .send()
+        .await;
     wrong_type.assert_error(422, "validation_error");
     assert_eq!(wrong_type.json()["errors"][0]["field"], "id");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_bodies_get_413() {
-    let app = TestApp::builder().env("MAX_BODY_BYTES", "2048").build().await;
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "2048")
+        .build()
+        .await;
     let admin = app.superuser_token().await;
     let big = json!({"id": "acme", "name": "x".repeat(4096)});
-    app.post("/admin/tenants").bearer(&admin).json(&big).send().await.assert_error(413, "payload_too_large");
+    app.post("/admin/tenants")
+        .bearer(&admin)
+        .json(&big)
+        .send()
+        .await
+        .assert_error(413, "payload_too_large");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn request_ids_are_kept_or_made() {
     let app = TestApp::new().await;
-    let given = app.get("/health").header("x-request-id", "req-123").send().await;
+    let given = app
+        .get("/health")
+        .header("x-request-id", "req-123")
+        .send()
+        .await;
     assert_eq!(given.headers["x-request-id"], "req-123");
     let made = app.get("/health").send().await;
     assert!(made.headers["x-request-id"].to_str().expect("ascii").len() >= 32);
-    let error = app.get("/missing").header("x-request-id", "req-456").send().await;
+    let error = app
+        .get("/missing")
+        .header("x-request-id", "req-456")
+        .send()
+        .await;
     assert_eq!(error.headers["x-request-id"], "req-456");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cors_allows_listed_origins_only() {
     let app = TestApp::builder()
-        .env("BACKEND_CORS_ORIGINS", r#"["http://localhost:3000","https://app.example.com"]"#)
+        .env(
+            "BACKEND_CORS_ORIGINS",
+            r#"["http://localhost:3000","https://app.example.com"]"#,
+        )
         .build()
         .await;
     let preflight = app
         .request(axum::http::Method::OPTIONS, "/tenant")
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "GET")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .send()
         .await;
-    assert_eq!(preflight.headers["access-control-allow-origin"], "https://app.example.com");
-    let allowed = preflight.headers["access-control-allow-headers"].to_str().expect("ascii").to_lowercase();
-    assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
+    assert_eq!(
+        preflight.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed = preflight.headers["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
     let other = app
         .request(axum::http::Method::OPTIONS, "/tenant")
         .header("origin", "https://evil.example.com")
@@ -79,8 +119,15 @@ async fn cors_allows_listed_origins_only() {
         .send()
         .await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
-    let simple = app.get("/health").header("origin", "http://localhost:3000").send().await;
-    assert_eq!(simple.headers["access-control-allow-origin"], "http://localhost:3000");
+    let simple = app
+        .get("/health")
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await;
+    assert_eq!(
+        simple.headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -88,7 +135,12 @@ async fn openapi_document_is_3_1() {
     let app = TestApp::new().await;
     let doc = app.get("/openapi.json").send().await;
     doc.assert_status(200);
-    assert!(doc.json()["openapi"].as_str().expect("version").starts_with("3.1"));
+    assert!(
+        doc.json()["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.1")
+    );
 }
 
 // ---- the binary: migrations, configuration, shutdown ---------------------------------------
@@ -96,13 +148,16 @@ async fn openapi_document_is_3_1() {
 fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantgate"));
     // Only what each test sets: never the developer's own .env or environment.
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd.current_dir(std::env::temp_dir());
     cmd
 }
 
 fn base_env(cmd: &mut Command, db: &TestDb) {
-    cmd.env("DATABASE_URL", &db.url).env("SECRET_KEY", SECRET_KEY).env("JWT_SECRET_KEY", JWT_SECRET);
+    cmd.env("DATABASE_URL", &db.url)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("JWT_SECRET_KEY", JWT_SECRET);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,25 +166,51 @@ async fn migrate_twice_is_a_no_op() {
     // The template is migrated already: a fresh empty database shows the first run too.
     let empty = crate::harness::db::with_database(&db.url, &format!("{}_empty", db.name));
     let admin = crate::harness::db::server_url();
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect");
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(conn);
     let empty_name = format!("{}_empty", db.name);
-    client.batch_execute(&format!("CREATE DATABASE {empty_name}")).await.expect("create");
-    let first = binary().env("DATABASE_URL", &empty).arg("migrate").output().expect("run");
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    client
+        .batch_execute(&format!("CREATE DATABASE {empty_name}"))
+        .await
+        .expect("create");
+    let first = binary()
+        .env("DATABASE_URL", &empty)
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let first_out = String::from_utf8_lossy(&first.stdout);
     assert!(first_out.contains("applied"), "{first_out}");
-    let second = binary().env("DATABASE_URL", &empty).arg("migrate").output().expect("run");
+    let second = binary()
+        .env("DATABASE_URL", &empty)
+        .arg("migrate")
+        .output()
+        .expect("run");
     assert!(second.status.success());
     let second_out = String::from_utf8_lossy(&second.stdout);
-    assert!(second_out.contains("up to date") && !second_out.contains("applied"), "{second_out}");
-    client.batch_execute(&format!("DROP DATABASE {empty_name} WITH (FORCE)")).await.expect("drop");
+    assert!(
+        second_out.contains("up to date") && !second_out.contains("applied"),
+        "{second_out}"
+    );
+    client
+        .batch_execute(&format!("DROP DATABASE {empty_name} WITH (FORCE)"))
+        .await
+        .expect("drop");
 }
 
 fn startup_error(vars: &[(&str, &str)], unset: &[&str]) -> (i32, String) {
     let mut cmd = binary();
     for (k, v) in [
-        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        ),
         ("SECRET_KEY", SECRET_KEY),
         ("JWT_SECRET_KEY", JWT_SECRET),
         ("PORT", "0"),
@@ -142,14 +223,20 @@ fn startup_error(vars: &[(&str, &str)], unset: &[&str]) -> (i32, String) {
         cmd.env(k, v);
     }
     let output = cmd.arg("serve").output().expect("run");
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn bad_configuration_stops_start_up_naming_the_variable() {
     let (code, err) = startup_error(&[("SECRET_KEY", "abc")], &[]);
     assert_eq!(code, 1);
-    assert!(err.contains("SECRET_KEY must be 64 hex characters (32 bytes); got 3"), "{err}");
+    assert!(
+        err.contains("SECRET_KEY must be 64 hex characters (32 bytes); got 3"),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 
     let (code, err) = startup_error(&[], &["DATABASE_URL"]);
@@ -173,11 +260,18 @@ fn spawn_serve(db: &TestDb, extra: &[(&str, &str)]) -> (std::process::Child, Str
     };
     let mut cmd = binary();
     base_env(&mut cmd, db);
-    cmd.env("PORT", port.to_string()).env("HOST", "127.0.0.1").env("LOG_FORMAT", "json");
+    cmd.env("PORT", port.to_string())
+        .env("HOST", "127.0.0.1")
+        .env("LOG_FORMAT", "json");
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let child = cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let child = cmd
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     (child, format!("127.0.0.1:{port}"))
 }
 
@@ -185,12 +279,15 @@ async fn wait_ready(addr: &str) -> Duration {
     let started = Instant::now();
     let client = reqwest::Client::new();
     loop {
-        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await {
-            if r.status() == 200 {
-                return started.elapsed();
-            }
+        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await
+            && r.status() == 200
+        {
+            return started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "gateway never became ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "gateway never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -214,72 +311,35 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     stream.write_all(&body[..10]).expect("write");
     std::thread::sleep(Duration::from_millis(200));
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(&body[10..]).expect("finish the body");
     let mut response = String::new();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let _ = stream.read_to_string(&mut response);
-    assert!(response.starts_with("HTTP/1.1 401"), "in-flight request answered: {response}");
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "in-flight request answered: {response}"
+    );
     assert!(response.contains("invalid_credentials"));
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "exit code after SIGTERM");
-}
-
-/// A TCP proxy in front of Postgres that can be cut and restored: the database "goes away".
-struct Outage {
-    addr: String,
-    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Outage {
-    async fn start() -> Self {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
-        let (up2, conns2) = (up.clone(), conns.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
-                if !up2.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                conns2.lock().expect("lock").push(task);
-            }
-        });
-        Self { addr, up, conns }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
-        for task in self.conns.lock().expect("lock").drain(..) {
-            task.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ready_follows_the_database() {
     let db = TestDb::new().await;
     let outage = Outage::start().await;
-    let mut url = url::Url::parse(&db.url).expect("url");
-    let port: u16 = outage.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
-    url.set_port(Some(port)).expect("port");
     let app = TestApp::builder()
-        .database_url(url.as_str())
+        .database_url(&outage.url_for(&db.url))
         .env("DATABASE_CONNECT_TIMEOUT_SECONDS", "1")
         .build()
         .await;
@@ -293,7 +353,10 @@ async fn ready_follows_the_database() {
         if app.get("/ready").send().await.status == 200 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "never ready again");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never ready again"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(db);

@@ -31,7 +31,9 @@ fn migrations_hash() -> String {
     entries.sort();
     for path in entries {
         path.hash(&mut hasher);
-        std::fs::read(&path).expect("read migration").hash(&mut hasher);
+        std::fs::read(&path)
+            .expect("read migration")
+            .hash(&mut hasher);
     }
     format!("{:012x}", hasher.finish() & 0xffff_ffff_ffff)
 }
@@ -76,7 +78,10 @@ fn template_name() -> &'static str {
 async fn make_template() -> String {
     let name = format!("tenantgate_tpl_{}", migrations_hash());
     let client = admin_client().await;
-    client.execute("SELECT pg_advisory_lock(7411)", &[]).await.expect("lock");
+    client
+        .execute("SELECT pg_advisory_lock(7411)", &[])
+        .await
+        .expect("lock");
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
@@ -88,7 +93,10 @@ async fn make_template() -> String {
             format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
             format!("CREATE DATABASE {building}"),
         ] {
-            client.batch_execute(&statement).await.expect("create template");
+            client
+                .batch_execute(&statement)
+                .await
+                .expect("create template");
         }
         tenantgate::db::run_migrations(&with_database(&server_url(), &building))
             .await
@@ -98,7 +106,10 @@ async fn make_template() -> String {
             .await
             .expect("publish template");
     }
-    client.execute("SELECT pg_advisory_unlock(7411)", &[]).await.expect("unlock");
+    client
+        .execute("SELECT pg_advisory_unlock(7411)", &[])
+        .await
+        .expect("unlock");
     name
 }
 
@@ -114,7 +125,10 @@ impl TestDb {
         let client = admin_client().await;
         let mut attempts = 0;
         loop {
-            match client.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await
+            {
                 Ok(()) => break,
                 // Two copies of one template at the same instant can collide; try again.
                 Err(e) if attempts < 20 => {
@@ -134,11 +148,18 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(async {
-                    if let Ok((client, connection)) = tokio_postgres::connect(&server_url(), NoTls).await {
+                    if let Ok((client, connection)) =
+                        tokio_postgres::connect(&server_url(), NoTls).await
+                    {
                         tokio::spawn(connection);
-                        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
                     }
                 });
             }

@@ -11,7 +11,11 @@ pub fn init() {
         let Ok(path) = std::env::var("TENANTGATE_TEST_LOG") else {
             return;
         };
-        let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        else {
             return;
         };
         let _ = tracing_subscriber::fmt()

@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod logs;
+pub mod outage;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -57,12 +58,19 @@ impl TestAppBuilder {
             Some(db) => db,
             None => TestDb::new().await,
         };
-        env.entry("DATABASE_URL".to_owned()).or_insert_with(|| db.url.clone());
+        env.entry("DATABASE_URL".to_owned())
+            .or_insert_with(|| db.url.clone());
         let config = Config::from_env(&env).expect("test configuration is valid");
         let state = AppState::new(config).expect("state");
         let background = state.spawn_background();
         let router = tenantgate::router::build(state.clone());
-        TestApp { db, state, router, env, background }
+        TestApp {
+            db,
+            state,
+            router,
+            env,
+            background,
+        }
     }
 }
 
@@ -82,8 +90,13 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON ({}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn text(&self) -> String {
@@ -99,7 +112,11 @@ impl TestResponse {
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
         assert_eq!(self.code(), code, "body: {}", self.text());
-        assert!(self.json()["detail"].is_string(), "detail missing: {}", self.text());
+        assert!(
+            self.json()["detail"].is_string(),
+            "detail missing: {}",
+            self.text()
+        );
     }
 
     #[track_caller]
@@ -133,7 +150,9 @@ impl TestRequest<'_> {
     }
 
     pub fn json(mut self, value: &Value) -> Self {
-        self.request = self.request.header(header::CONTENT_TYPE, "application/json");
+        self.request = self
+            .request
+            .header(header::CONTENT_TYPE, "application/json");
         self.body = Body::from(serde_json::to_vec(value).expect("json"));
         self
     }
@@ -146,10 +165,20 @@ impl TestRequest<'_> {
 
     pub async fn send(self) -> TestResponse {
         let request = self.request.body(self.body).expect("request");
-        let response = self.app.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .app
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        TestResponse { status: parts.status, headers: parts.headers, body }
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 }
 
@@ -175,7 +204,11 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
-        TestRequest { app: self, request: Request::builder().method(method).uri(path), body: Body::empty() }
+        TestRequest {
+            app: self,
+            request: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
     }
 
     pub fn get(&self, path: &str) -> TestRequest<'_> {
@@ -200,11 +233,17 @@ impl TestApp {
 
     /// Serves the gateway over real TCP on a free port; stops when the app is dropped.
     pub async fn spawn_server(&mut self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = self.router.clone();
         self.background.push(tokio::spawn(async move {
-            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         }));
         addr
     }
@@ -216,7 +255,12 @@ impl TestApp {
     // ---- what users do -------------------------------------------------------------------
 
     /// Creates a user directly (as `tenantgate users create` would) and returns its id.
-    pub async fn create_user(&self, email: &str, tenant_id: Option<&str>, superuser: bool) -> uuid::Uuid {
+    pub async fn create_user(
+        &self,
+        email: &str,
+        tenant_id: Option<&str>,
+        superuser: bool,
+    ) -> uuid::Uuid {
         let mut conn = self.conn().await;
         let input = tenantgate::services::users::CreateUser {
             email: email.to_owned(),
@@ -225,16 +269,27 @@ impl TestApp {
             is_superuser: superuser,
             is_active: None,
         };
-        tenantgate::services::users::create(&mut conn, &tenantgate::services::audit::Actor::cli(), input)
-            .await
-            .expect("create user")
-            .id
+        tenantgate::services::users::create(
+            &mut conn,
+            &tenantgate::services::audit::Actor::cli(),
+            input,
+        )
+        .await
+        .expect("create user")
+        .id
     }
 
     pub async fn login_as(&self, email: &str) -> String {
-        let response = self.post("/auth/token").json(&json!({"email": email, "password": PASSWORD})).send().await;
+        let response = self
+            .post("/auth/token")
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await;
         response.assert_status(200);
-        response.json()["access_token"].as_str().expect("token").to_owned()
+        response.json()["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// A superuser, logged in: returns the token.
@@ -252,7 +307,12 @@ impl TestApp {
                 body.insert(k.clone(), v.clone());
             }
         }
-        let response = self.post("/admin/tenants").bearer(admin_token).json(&body).send().await;
+        let response = self
+            .post("/admin/tenants")
+            .bearer(admin_token)
+            .json(&body)
+            .send()
+            .await;
         response.assert_status(201);
         response.json()
     }
@@ -276,7 +336,11 @@ impl TestApp {
 
     /// A token as an identity provider would mint it, with the test secret.
     pub fn token_with_claims(&self, claims: Value) -> String {
-        mint(&claims, jsonwebtoken::Algorithm::HS256, JWT_SECRET.as_bytes())
+        mint(
+            &claims,
+            jsonwebtoken::Algorithm::HS256,
+            JWT_SECRET.as_bytes(),
+        )
     }
 
     /// A valid user token for `tenant_id`, without a user row (as from an external IdP).
@@ -290,10 +354,17 @@ impl TestApp {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 pub fn mint(claims: &Value, alg: jsonwebtoken::Algorithm, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), claims, &jsonwebtoken::EncodingKey::from_secret(secret))
-        .expect("encode")
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .expect("encode")
 }

@@ -1,0 +1,47 @@
+//! `tenantgate secrets rotate`: re-encrypt every tenant secret under the current SECRET_KEY.
+
+use clap::Subcommand;
+
+use super::{connect, error_text, load_config};
+use crate::services::secrets;
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored secret under SECRET_KEY (old keys in SECRET_KEY_PREVIOUS).
+    /// Safe to stop and run again.
+    Rotate {
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch_size: i64,
+    },
+}
+
+pub async fn run(command: SecretsCommand) -> Result<(), String> {
+    let config = load_config()?;
+    let mut conn = connect(&config.database).await?;
+    match command {
+        SecretsCommand::Rotate { batch_size } => {
+            if batch_size < 1 {
+                return Err("--batch-size must be at least 1".to_owned());
+            }
+            println!(
+                "secrets: rotating to key {} …",
+                config.keys.current().id_hex()
+            );
+            let report = secrets::rotate(&mut conn, &config.keys, batch_size, None)
+                .await
+                .map_err(error_text)?;
+            let left = secrets::count_outdated(&mut conn, &config.keys)
+                .await
+                .map_err(error_text)?;
+            println!(
+                "secrets: re-encrypted {} secret(s) in {} batch(es); {} already under the current key; {} left under an old key",
+                report.rotated, report.batches, report.already_current, left
+            );
+            if left == 0 {
+                println!("secrets: done. SECRET_KEY_PREVIOUS may now be removed.");
+            }
+        }
+    }
+    Ok(())
+}
