@@ -4,5 +4,8 @@
 mod harness;
 
 mod auth_tokens;
+mod chat;
 mod foundation;
+mod openai;
+mod sdk;
 mod tenant_cache;
