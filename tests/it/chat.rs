@@ -437,3 +437,18 @@ async fn a_slow_upstream_is_504() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_the_chat_routes() {
+    let app = TestApp::new().await;
+    let document = app.get("/openapi.json").send().await.json();
+    for path in [
+        "/chat",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/models/{model}",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(document["components"]["schemas"]["ChatRequest"].is_object());
+}
