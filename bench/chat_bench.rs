@@ -1,6 +1,6 @@
 //! Tools for `bench/chat_latency.sh` (see docs/chat.md), built as the example `chat_bench`:
 //!
-//! - `chat_bench upstream --port 18080` — a tiny, fast stand-in for OpenAI's
+//! - `chat_bench upstream --port 28181` — a tiny, fast stand-in for OpenAI's
 //!   `POST /v1/chat/completions`: a fixed `chat.completion` body, or for `"stream": true` a
 //!   first chunk at once, the rest after `--stream-gap-ms`, then `data: [DONE]`. It does as
 //!   little as possible, so what the benchmark measures is the gateway, not the upstream.
@@ -16,6 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
@@ -29,7 +30,7 @@ struct Args {
 enum Command {
     /// Serve the stand-in upstream on 127.0.0.1.
     Upstream {
-        #[arg(long, default_value_t = 18080)]
+        #[arg(long, default_value_t = 28181)]
         port: u16,
         /// Pause between a stream's first chunk and the rest (so the first chunk is measurable).
         #[arg(long, default_value_t = 10)]
@@ -95,6 +96,9 @@ async fn upstream(port: u16, gap: Duration) {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     eprintln!("chat_bench upstream on http://{addr}/v1");
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await.expect("serve");
 }
 

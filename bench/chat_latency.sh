@@ -9,15 +9,15 @@
 # Prints a table with the differences and ratios, and the issue's goals.
 #
 # Needs: a local Postgres (BENCH_ADMIN_DATABASE_URL), wrk (apt-get install -y wrk), curl.
-# Settings (environment): DURATION (seconds per wrk run, 10), UPSTREAM_PORT (18080),
-# GATEWAY_PORT (18000), BENCH_PIN=1 to pin the gateway to CPU 1 and upstream + load tool to
+# Settings (environment): DURATION (seconds per wrk run, 10), UPSTREAM_PORT (28181),
+# GATEWAY_PORT (28180), BENCH_PIN=1 to pin the gateway to CPU 1 and upstream + load tool to
 # CPU 0 with taskset (default: no pinning, everything shares the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
-UPSTREAM_PORT=${UPSTREAM_PORT:-18080}
-GATEWAY_PORT=${GATEWAY_PORT:-18000}
+UPSTREAM_PORT=${UPSTREAM_PORT:-28181}
+GATEWAY_PORT=${GATEWAY_PORT:-28180}
 ADMIN_URL=${BENCH_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_NAME=tenantgate_bench
 BIN=target/release/tenantgate
@@ -25,6 +25,12 @@ TOOL=target/release/examples/chat_bench
 
 for tool in wrk curl psql; do
   command -v "$tool" >/dev/null || { echo "chat_latency: $tool is required" >&2; exit 1; }
+done
+
+for port in "$UPSTREAM_PORT" "$GATEWAY_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "chat_latency: port $port is already in use (set UPSTREAM_PORT / GATEWAY_PORT)" >&2; exit 1
+  fi
 done
 
 echo "== building (release)"
@@ -94,7 +100,13 @@ run_wrk() {
   local args=(-t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$work/post.lua")
   [ -n "$auth" ] && args+=(-H "Authorization: Bearer $auth")
   out=$("${pin_load[@]}" wrk "${args[@]}" "$url")
-  if grep -q 'Non-2xx' <<<"$out"; then echo "chat_latency: errors during the run:" >&2; echo "$out" >&2; exit 1; fi
+  if grep -q 'Non-2xx' <<<"$out"; then
+    echo "chat_latency: errors during the run:" >&2; echo "$out" >&2
+    echo "chat_latency: $url now answers:" >&2
+    curl -s -w ' %{http_code}\n' "$url" ${auth:+-H "authorization: Bearer $auth"} -H 'content-type: application/json' -d "$BODY" >&2
+    tail -5 "$work/gateway.log" >&2
+    exit 1
+  fi
   awk '
     function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
     $1 == "50%" { p50 = us($2) } $1 == "99%" { p99 = us($2) } $1 == "Requests/sec:" { rps = $2 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::state::AppState;
@@ -26,6 +27,11 @@ pub async fn serve_on(
     let background = state.spawn_background();
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "tenantgate listening");
+    // Small writes go out at once: without TCP_NODELAY, Nagle's algorithm holds a streamed
+    // chunk back until the client acknowledges the previous one (up to its delayed-ACK time).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
