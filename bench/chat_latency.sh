@@ -11,7 +11,8 @@
 # Needs: a local Postgres (BENCH_ADMIN_DATABASE_URL), wrk (apt-get install -y wrk), curl.
 # Settings (environment): DURATION (seconds per wrk run, 10), UPSTREAM_PORT (28181),
 # GATEWAY_PORT (28180), BENCH_PIN=1 to pin the gateway to CPU 1 and upstream + load tool to
-# CPU 0 with taskset (default: no pinning, everything shares the machine).
+# CPU 0 with taskset (default: no pinning, everything shares the machine), BENCH_GATEWAY_WORKERS=N
+# to run the gateway with N tokio worker threads (TOKIO_WORKER_THREADS; default: one per CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,7 +69,9 @@ printf '%s\n' "$password" | "$BIN" users create --email bench@example.com --pass
 echo "== starting the upstream stand-in and the gateway"
 "${pin_load[@]}" "$TOOL" upstream --port "$UPSTREAM_PORT" 2>"$work/upstream.log" &
 pids+=($!)
-"${pin_gateway[@]}" "$BIN" serve >"$work/gateway.log" 2>&1 &
+gateway_env=()
+[ -n "${BENCH_GATEWAY_WORKERS:-}" ] && gateway_env=(env "TOKIO_WORKER_THREADS=$BENCH_GATEWAY_WORKERS")
+"${pin_gateway[@]}" "${gateway_env[@]}" "$BIN" serve >"$work/gateway.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   if curl -sf "http://127.0.0.1:$GATEWAY_PORT/health" >/dev/null &&
@@ -123,7 +126,7 @@ echo "== warming up"
 DURATION=2 run_wrk 4 1 "$DIRECT" >/dev/null
 DURATION=2 run_wrk 4 1 "$GATEWAY" "$token" >/dev/null
 
-echo "== measuring (${DURATION}s per run; pinning: ${BENCH_PIN:-0})"
+echo "== measuring (${DURATION}s per run; pinning: ${BENCH_PIN:-0}; gateway workers: ${BENCH_GATEWAY_WORKERS:-default})"
 read -r d1_p50 d1_p99 d1_rps < <(run_wrk 1 1 "$DIRECT")
 read -r g1_p50 g1_p99 g1_rps < <(run_wrk 1 1 "$GATEWAY" "$token")
 read -r d32_p50 d32_p99 d32_rps < <(run_wrk 32 2 "$DIRECT")
