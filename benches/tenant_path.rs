@@ -24,21 +24,34 @@ use tower::ServiceExt;
 const JWT_SECRET: &str = "bench-jwt-secret-0123456789-abcdefghijklmnop";
 
 fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 async fn prepare() -> (AppState, String) {
     let admin = server_url();
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect");
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
     tokio::spawn(conn);
-    let _ = client.batch_execute("DROP DATABASE IF EXISTS tenantgate_bench WITH (FORCE)").await;
-    client.batch_execute("CREATE DATABASE tenantgate_bench").await.expect("create");
+    let _ = client
+        .batch_execute("DROP DATABASE IF EXISTS tenantgate_bench WITH (FORCE)")
+        .await;
+    client
+        .batch_execute("CREATE DATABASE tenantgate_bench")
+        .await
+        .expect("create");
     let mut url = url::Url::parse(&admin).expect("url");
     url.set_path("/tenantgate_bench");
-    tenantgate::db::run_migrations(url.as_str()).await.expect("migrate");
+    tenantgate::db::run_migrations(url.as_str())
+        .await
+        .expect("migrate");
     let env: HashMap<String, String> = [
         ("DATABASE_URL", url.as_str()),
-        ("SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
+        (
+            "SECRET_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        ),
         ("JWT_SECRET_KEY", JWT_SECRET),
     ]
     .into_iter()
@@ -46,11 +59,22 @@ async fn prepare() -> (AppState, String) {
     .collect();
     let state = AppState::new(Config::from_env(&env).expect("config")).expect("state");
     let mut conn = state.pool.get().await.expect("conn");
-    let input = serde_json::from_value(json!({"id": "acme", "name": "Acme", "system_prompt": "Be brief."})).expect("input");
-    tenantgate::services::tenants::create(&mut conn, &state.config.keys, &tenantgate::services::audit::Actor::cli(), input)
-        .await
-        .expect("tenant");
-    let exp = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let input =
+        serde_json::from_value(json!({"id": "acme", "name": "Acme", "system_prompt": "Be brief."}))
+            .expect("input");
+    tenantgate::services::tenants::create(
+        &mut conn,
+        &state.config.keys,
+        &tenantgate::services::audit::Actor::cli(),
+        input,
+    )
+    .await
+    .expect("tenant");
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
     let token = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "bench", "tenant_id": "acme", "exp": exp}),
@@ -61,7 +85,11 @@ async fn prepare() -> (AppState, String) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let (state, token) = rt.block_on(prepare());
     let router = tenantgate::router::build(state.clone());
 
@@ -72,29 +100,43 @@ fn bench(c: &mut Criterion) {
     };
     let key = jsonwebtoken::DecodingKey::from_secret(JWT_SECRET.as_bytes());
     c.bench_function("jwt/verify_uncached", |b| {
-        b.iter(|| jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(&token, &key, &validation).expect("valid"))
+        b.iter(|| {
+            jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                &token,
+                &key,
+                &validation,
+            )
+            .expect("valid")
+        })
     });
     rt.block_on(state.tokens.verify(&token)).expect("warm");
     c.bench_function("jwt/verify_cached", |b| {
-        b.to_async(&rt).iter(|| async { state.tokens.verify(&token).await.expect("valid") })
+        b.to_async(&rt)
+            .iter(|| async { state.tokens.verify(&token).await.expect("valid") })
     });
     rt.block_on(state.tenants.get("acme")).expect("warm");
     c.bench_function("tenant_cache/hit", |b| {
-        b.to_async(&rt).iter(|| async { state.tenants.get("acme").await.expect("tenant") })
+        b.to_async(&rt)
+            .iter(|| async { state.tenants.get("acme").await.expect("tenant") })
     });
 
     let bearer = format!("Bearer {token}");
     let mut group = c.benchmark_group("router");
     group.bench_function("health", |b| {
         b.to_async(&rt).iter(|| async {
-            let request = Request::get("/health").body(Body::empty()).expect("request");
+            let request = Request::get("/health")
+                .body(Body::empty())
+                .expect("request");
             let response = router.clone().oneshot(request).await.expect("response");
             assert_eq!(response.status(), 200);
         })
     });
     group.bench_function("tenant", |b| {
         b.to_async(&rt).iter(|| async {
-            let request = Request::get("/tenant").header("authorization", &bearer).body(Body::empty()).expect("request");
+            let request = Request::get("/tenant")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+                .expect("request");
             let response = router.clone().oneshot(request).await.expect("response");
             assert_eq!(response.status(), 200);
         })

@@ -5,4 +5,5 @@ mod harness;
 
 mod auth_tokens;
 mod foundation;
+mod identity_provider;
 mod tenant_cache;
