@@ -3,6 +3,7 @@
 //! - `jwt/verify_uncached`: one HS256 signature check and claims parse (what a cache miss costs);
 //! - `jwt/verify_cached`: the verified-token cache hit every later request takes;
 //! - `tenant_cache/hit`: tenant id → `Arc<TenantContext>`;
+//! - `tenant_cache/miss_read_and_decrypt`: a miss: database read, AES-GCM decrypt, context build;
 //! - `router/health` vs `router/tenant`: whole requests through the router in-process, so the
 //!   difference is exactly what the tenant layer adds.
 //!
@@ -70,6 +71,15 @@ async fn prepare() -> (AppState, String) {
     )
     .await
     .expect("tenant");
+    // A tenant with an encrypted key, so a cache miss includes the AES-GCM decryption.
+    let input = serde_json::from_value(json!({
+        "id": "acme-secret", "name": "Acme with a key", "retriever": "none",
+        "pinecone_index_host": "http://127.0.0.1:9", "pinecone_api_key": "pcsk-bench-0123456789",
+    }))
+    .expect("input");
+    tenantgate::services::tenants::create(&mut conn, &state.config.keys, &tenantgate::services::audit::Actor::cli(), input)
+        .await
+        .expect("tenant");
     let exp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -119,6 +129,15 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { state.tenants.get("acme").await.expect("tenant") })
     });
+
+    // A miss: database read + decrypt + context build (the cache is emptied before each get).
+    c.bench_function("tenant_cache/miss_read_and_decrypt", |b| {
+        b.to_async(&rt).iter(|| async {
+            state.tenants.clear();
+            state.tenants.get("acme-secret").await.expect("tenant")
+        })
+    });
+    rt.block_on(state.tenants.get("acme")).expect("warm again");
 
     let bearer = format!("Bearer {token}");
     let mut group = c.benchmark_group("router");
