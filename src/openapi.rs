@@ -4,6 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::routes::admin::{api_keys, audit, tenants, users};
 use crate::routes::{health, session, tenant};
 
 #[derive(OpenApi)]
@@ -13,12 +14,30 @@ use crate::routes::{health, session, tenant};
         health::health,
         health::ready,
         health::metrics,
+        serve,
         session::token,
         session::me,
         tenant::show,
+        tenants::create,
+        tenants::list,
+        tenants::show,
+        tenants::update,
+        tenants::deactivate,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        users::create,
+        users::list,
+        users::show,
+        users::update,
+        users::deactivate,
+        audit::list,
     ),
     components(schemas(crate::errors::ErrorBody, crate::errors::FieldError)),
-    modifiers(&SecuritySchemes),
+    tags(
+        (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
+    ),
+    modifiers(&SecuritySchemes, &UniqueOperationIds),
 )]
 pub struct ApiDoc;
 
@@ -43,6 +62,47 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// One handler may serve several methods (`method(put, patch)`), and utoipa then gives each
+/// operation the handler's name; OpenAPI wants operation ids unique, so every repeat gets its
+/// method appended (`update_user` for `PUT`, `update_user_patch` for `PATCH`).
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::HashSet::new();
+        for item in openapi.paths.paths.values_mut() {
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ] {
+                let Some(operation) = operation else { continue };
+                let Some(id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                if seen.insert(id.clone()) {
+                    continue;
+                }
+                let mut unique = format!("{id}_{method}");
+                let mut n = 2;
+                while !seen.insert(unique.clone()) {
+                    unique = format!("{id}_{method}_{n}");
+                    n += 1;
+                }
+                operation.operation_id = Some(unique);
+            }
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

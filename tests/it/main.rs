@@ -5,4 +5,5 @@ mod harness;
 
 mod auth_tokens;
 mod foundation;
+mod openapi;
 mod tenant_cache;
