@@ -37,7 +37,7 @@ use crate::routes::{health, session, tenant};
     tags(
         (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
     ),
-    modifiers(&SecuritySchemes, &UniqueOperationIds),
+    modifiers(&SecuritySchemes, &UniqueOperationIds, &ResponseDescriptions),
 )]
 pub struct ApiDoc;
 
@@ -95,6 +95,45 @@ impl Modify for UniqueOperationIds {
                     n += 1;
                 }
                 operation.operation_id = Some(unique);
+            }
+        }
+    }
+}
+
+/// OpenAPI requires a `description` on every response; utoipa leaves it out when the
+/// annotation gives none. Such responses get the status's reason phrase ("Not Found").
+struct ResponseDescriptions;
+
+impl Modify for ResponseDescriptions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or("Response")
+                            .to_owned();
+                    }
+                }
             }
         }
     }

@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod admin;
+mod api_keys;
 mod auth_tokens;
 mod foundation;
 mod openapi;

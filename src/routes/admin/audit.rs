@@ -11,6 +11,7 @@ use crate::services::audit;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries about this tenant.
     pub tenant_id: Option<String>,

@@ -16,6 +16,7 @@ use crate::services::tenants::{self as service, CreateTenant, UpdateTenant};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Include inactive tenants (default true: all tenants).
     pub include_inactive: Option<bool>,

@@ -17,6 +17,7 @@ use crate::services::users::{self as service, CreateUser, UpdateUser};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only users of this tenant.
     pub tenant_id: Option<String>,
