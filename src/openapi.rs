@@ -37,7 +37,7 @@ use crate::routes::{health, session, tenant};
     tags(
         (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
     ),
-    modifiers(&SecuritySchemes, &UniqueOperationIds, &ResponseDescriptions),
+    modifiers(&SecuritySchemes, &AdminErrors, &UniqueOperationIds, &ResponseDescriptions),
 )]
 pub struct ApiDoc;
 
@@ -59,6 +59,51 @@ impl Modify for SecuritySchemes {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+    }
+}
+
+/// Every admin operation can answer 401 and 403 (the superuser layer); they are added here once
+/// rather than repeated in each handler's annotation.
+struct AdminErrors;
+
+impl Modify for AdminErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/admin/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".to_owned()).or_insert_with(|| {
+                    error("missing_token, invalid_token, token_expired or invalid_api_key").into()
+                });
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    error("forbidden: not an active superuser (tenant users and API keys included)")
+                        .into()
+                });
+            }
+        }
     }
 }
 
