@@ -2,6 +2,7 @@
 //! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
 //! A failure prints one `error: …` line and exits with code 1.
 
+mod api_keys;
 mod secrets;
 mod tenants;
 mod users;
@@ -45,6 +46,9 @@ enum Command {
     /// Manage the encryption of tenant secrets.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Manage tenant API keys (server-to-server credentials).
+    #[command(subcommand)]
+    ApiKeys(api_keys::ApiKeysCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
 }
@@ -92,6 +96,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
+        Command::ApiKeys(command) => api_keys::run(command).await,
         Command::GenSecret => Ok(()),
     }
 }

@@ -3,7 +3,10 @@
 
 mod harness;
 
+mod admin;
+mod api_keys;
 mod auth_tokens;
 mod foundation;
 mod identity_provider;
+mod openapi;
 mod tenant_cache;
