@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, session, tenant};
+use crate::routes::{documents, health, search, session, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,8 +16,18 @@ use crate::routes::{health, session, tenant};
         session::token,
         session::me,
         tenant::show,
+        search::search,
+        documents::create,
+        documents::list,
+        documents::delete,
     ),
-    components(schemas(crate::errors::ErrorBody, crate::errors::FieldError)),
+    components(schemas(
+        crate::errors::ErrorBody,
+        crate::errors::FieldError,
+        crate::retrieval::Passage,
+        crate::retrieval::DocumentSummary,
+        crate::services::documents::NewDocument,
+    )),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

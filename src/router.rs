@@ -3,11 +3,11 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, health, session, tenant};
+use crate::routes::{admin, documents, health, search, session, tenant};
 use crate::state::AppState;
 
 pub fn build(state: AppState) -> Router {
@@ -22,6 +22,9 @@ pub fn build(state: AppState) -> Router {
     // Tenant routes: the tenant layer resolves the caller's tenant before any handler runs.
     let tenant_routes = Router::new()
         .route("/tenant", get(tenant::show))
+        .route("/search", post(search::search))
+        .route("/documents", get(documents::list).post(documents::create))
+        .route("/documents/{id}", delete(documents::delete))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
     let admin_routes =

@@ -3,6 +3,7 @@
 //! drift apart.
 
 pub mod audit;
+pub mod documents;
 pub mod tenants;
 pub mod users;
 

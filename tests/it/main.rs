@@ -5,3 +5,4 @@ mod harness;
 
 mod auth_tokens;
 mod foundation;
+mod documents;
