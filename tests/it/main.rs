@@ -6,3 +6,5 @@ mod harness;
 mod auth_tokens;
 mod foundation;
 mod documents;
+mod retrieval;
+mod pinecone;
