@@ -2,6 +2,8 @@
 //! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
 //! A failure prints one `error: …` line and exits with code 1.
 
+mod demo;
+mod ingest;
 mod tenants;
 mod users;
 
@@ -43,6 +45,11 @@ enum Command {
     Tenants(tenants::TenantsCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
+    /// Store .txt and .md files (folders: recursively) as a tenant's documents.
+    Ingest(ingest::IngestArgs),
+    /// Run a demo: migrate, create a superuser and two tenants with documents, print tokens
+    /// and curl lines, then serve. Needs only a local Postgres (DATABASE_URL optional).
+    Demo,
 }
 
 pub fn main() -> ExitCode {
@@ -88,6 +95,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
         Command::GenSecret => Ok(()),
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Demo => demo::run().await,
     }
 }
 

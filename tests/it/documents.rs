@@ -204,3 +204,54 @@ async fn oversized_ingestion_is_413() {
     let small = json!({"documents": [{"text": "word ".repeat(100)}]});
     app.post("/documents").api_key(&key).json(&small).send().await.assert_status(201);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingest_command_stores_files_and_folders() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("docs/deeper")).expect("mkdir");
+    std::fs::write(dir.path().join("docs/guide.md"), "# Launch guide\n\nCount down from ten, then ignite.").expect("write");
+    std::fs::write(dir.path().join("docs/deeper/notes.txt"), "Zeppelin storage notes.").expect("write");
+    std::fs::write(dir.path().join("docs/picture.png"), [0u8, 159, 146, 150]).expect("write");
+    std::fs::write(dir.path().join("single.txt"), "A lone file about gyroscopes.").expect("write");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+            .args(["ingest", "--tenant", "acme", "docs", "single.txt"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.db.url)
+            .env("SECRET_KEY", crate::harness::SECRET_KEY)
+            .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+            .current_dir(dir.path())
+            .output()
+            .expect("run ingest")
+    };
+    let output = run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("stored 3 document(s), 3 chunk(s) for tenant acme"), "{stdout}");
+    // Again: the same ids, so the documents are replaced, not doubled.
+    assert!(run().status.success());
+
+    let token = app.tenant_token("acme");
+    let list = app.get("/documents").bearer(&token).send().await.json();
+    assert_eq!(ids_of(&list), vec!["docs/deeper/notes.txt", "docs/guide.md", "single.txt"]);
+    let guide = &list["documents"][1];
+    assert_eq!(guide["title"], "Launch guide");
+    assert_eq!(guide["source"], "docs/guide.md");
+    let found = app.post("/search").bearer(&token).json(&json!({"query": "zeppelin"})).send().await.json();
+    assert_eq!(found["matches"][0]["id"], "docs/deeper/notes.txt");
+
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["ingest", "--tenant", "nobody", "single.txt"])
+        .env_clear()
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", crate::harness::SECRET_KEY)
+        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+        .current_dir(dir.path())
+        .output()
+        .expect("run ingest");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("tenant nobody"), "{}", String::from_utf8_lossy(&unknown.stderr));
+}

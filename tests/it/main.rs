@@ -8,3 +8,4 @@ mod foundation;
 mod documents;
 mod retrieval;
 mod pinecone;
+mod demo;

@@ -195,6 +195,15 @@ async fn results_are_ranked_and_limited() {
     assert_eq!(match_ids(&phrase), vec!["unrelated"]);
     let excluded = search(&app, &token, "rocket -skates", None).await;
     assert!(!match_ids(&excluded).contains(&"focused".to_owned()), "{excluded}");
+    // A plain question: passages with some of its words count, below those with all of them.
+    let question = search(&app, &token, "How fast are the rocket skates?", None).await;
+    let ids = match_ids(&question);
+    assert_eq!(ids[0], "focused", "{question}");
+    assert!(ids.contains(&"also".to_owned()) && !ids.contains(&"unrelated".to_owned()), "{question}");
+    let both = search(&app, &token, "rocket catalogue", None).await;
+    assert_eq!(match_ids(&both)[0], "passing", "the passage with every word comes first: {both}");
+    assert!(both["matches"][0]["score"].as_f64().expect("score") >= 0.5);
+    assert!(both["matches"][1]["score"].as_f64().expect("score") < 0.5);
     // Query syntax the parser does not like is not an error.
     let odd = search(&app, &token, "rocket & | ! (( :*", None).await;
     assert!(odd["matches"].is_array());
