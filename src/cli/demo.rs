@@ -143,7 +143,8 @@ fn demo_env() -> (HashMap<String, String>, Vec<&'static str>, bool) {
              stop working after a restart)",
         );
     }
-    env.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
+    env.entry("HOST".into())
+        .or_insert_with(|| "127.0.0.1".into());
     env.entry("ACCESS_TOKEN_EXPIRE_MINUTES".into())
         .or_insert_with(|| "720".into());
     (env, notes, default_database)
@@ -156,15 +157,14 @@ async fn ensure_database(url: &str) -> Result<(), String> {
     let mut maintenance = parsed.clone();
     maintenance.set_path("/postgres");
     let target = crate::db::describe_url(url);
-    let (client, connection) =
-        tokio_postgres::connect(maintenance.as_str(), tokio_postgres::NoTls)
-            .await
-            .map_err(|e| {
-                format!(
-                    "could not connect to Postgres at {target} ({e}); start a local Postgres \
+    let (client, connection) = tokio_postgres::connect(maintenance.as_str(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| {
+            format!(
+                "could not connect to Postgres at {target} ({e}); start a local Postgres \
                      or set DATABASE_URL"
-                )
-            })?;
+            )
+        })?;
     let driver = tokio::spawn(connection);
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -300,8 +300,15 @@ async fn seed(state: &AppState) -> Result<Seeded, AppError> {
     for tenant in &TENANTS {
         upsert_tenant(state, conn, &actor, tenant).await?;
         let email = format!("demo-{}@demo.example.com", tenant.id);
-        let user_id =
-            upsert_user(conn, &actor, &email, &random_password(), Some(tenant.id), false).await?;
+        let user_id = upsert_user(
+            conn,
+            &actor,
+            &email,
+            &random_password(),
+            Some(tenant.id),
+            false,
+        )
+        .await?;
         let (token, _) = state
             .tokens
             .issue(&user_id.to_string(), &email, Some(tenant.id))?;
@@ -334,7 +341,10 @@ fn print_banner(base: &str, seeded: &Seeded, notes: &[&str]) {
     println!();
     println!("tenantgate demo: serving on {base}");
     println!();
-    println!("superuser: {ADMIN_EMAIL}  password: {}", seeded.admin_password);
+    println!(
+        "superuser: {ADMIN_EMAIL}  password: {}",
+        seeded.admin_password
+    );
     println!("tenants:   acme, globex (built-in retriever, a few documents each)");
     println!();
     println!("# paste these into a shell:");

@@ -35,8 +35,8 @@ fn is_text_file(path: &Path) -> bool {
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = Vec::new();
             for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
@@ -49,10 +49,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         } else if is_text_file(path) {
             files.push(path.clone());
         } else {
-            return Err(format!(
-                "{} is not a .txt or .md file",
-                path.display()
-            ));
+            return Err(format!("{} is not a .txt or .md file", path.display()));
         }
     }
     files.dedup();
@@ -78,8 +75,8 @@ fn title_of(path: &Path, text: &str) -> Option<String> {
 /// Reads a file into the document `POST /documents` would receive.
 pub fn read_document(path: &Path) -> Result<NewDocument, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
     let id = document_id(path);
     Ok(NewDocument {
         title: title_of(path, &text),
@@ -169,7 +166,12 @@ mod tests {
         let files = collect_files(&[root.to_path_buf()]).expect("collect");
         let names: Vec<String> = files
             .iter()
-            .map(|f| f.strip_prefix(root).expect("inside").to_string_lossy().into_owned())
+            .map(|f| {
+                f.strip_prefix(root)
+                    .expect("inside")
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, vec!["a.md", "sub/b.txt", "sub/deeper/c.MD"]);
         assert!(collect_files(&[root.join("sub/image.png")]).is_err());

@@ -7,11 +7,11 @@
 //! holding all of them (see `SEARCH_SQL`).
 
 use async_trait::async_trait;
-use diesel::sql_types::{BigInt, Bool, Float, Jsonb, Nullable, Text};
 use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Float, Jsonb, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::store::{scope_to_tenant, DocumentStore};
+use super::store::{DocumentStore, scope_to_tenant};
 use super::{ChunkedDocument, DocumentSummary, Passage, Retriever};
 use crate::errors::{AppError, AppResult};
 use crate::models::tenant::RetrieverKind;

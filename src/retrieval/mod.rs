@@ -95,13 +95,18 @@ pub struct RetrievalDeps {
 /// Builds the retriever of one tenant. Cheap and infallible for valid settings: anything that
 /// needs the network (such as looking up a Pinecone index host) happens on first use, so a
 /// vector store that is down breaks retrieval, not every route of the tenant.
-pub async fn build(settings: &TenantSettings, deps: &RetrievalDeps) -> AppResult<Arc<dyn Retriever>> {
+pub async fn build(
+    settings: &TenantSettings,
+    deps: &RetrievalDeps,
+) -> AppResult<Arc<dyn Retriever>> {
     let store = store::DocumentStore::new(deps.pool.clone(), settings.id.clone());
     Ok(match settings.retriever {
         RetrieverKind::None => Arc::new(none::NoRetriever::new(store)),
         RetrieverKind::Builtin => Arc::new(builtin::BuiltinRetriever::new(store)),
-        RetrieverKind::Pinecone => {
-            Arc::new(pinecone::PineconeRetriever::new(store, &settings.pinecone, deps))
-        }
+        RetrieverKind::Pinecone => Arc::new(pinecone::PineconeRetriever::new(
+            store,
+            &settings.pinecone,
+            deps,
+        )),
     })
 }

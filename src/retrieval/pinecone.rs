@@ -215,7 +215,12 @@ impl PineconeRetriever {
     }
 
     /// A request to Pinecone with the tenant's key and the API version.
-    fn request(&self, method: reqwest::Method, url: &str, key: &HeaderValue) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        key: &HeaderValue,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
             .header("Api-Key", key.clone())
@@ -297,7 +302,9 @@ impl Retriever for PineconeRetriever {
             .embed(&[query])
             .await?
             .pop()
-            .ok_or_else(|| AppError::Upstream("the embeddings service returned no vector".into()))?;
+            .ok_or_else(|| {
+                AppError::Upstream("the embeddings service returned no vector".into())
+            })?;
         let response: QueryResponse = self
             .post(
                 "/query",

@@ -82,15 +82,18 @@ impl DocumentStore {
         let rows: Vec<NewChunk<'_>> = docs
             .iter()
             .flat_map(|doc| {
-                doc.chunks.iter().enumerate().map(move |(n, text)| NewChunk {
-                    tenant_id: tenant,
-                    id: &doc.id,
-                    chunk: i32::try_from(n).unwrap_or(i32::MAX),
-                    title: doc.title.as_deref(),
-                    source: doc.source.as_deref(),
-                    content: text,
-                    metadata: &doc.metadata,
-                })
+                doc.chunks
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, text)| NewChunk {
+                        tenant_id: tenant,
+                        id: &doc.id,
+                        chunk: i32::try_from(n).unwrap_or(i32::MAX),
+                        title: doc.title.as_deref(),
+                        source: doc.source.as_deref(),
+                        content: text,
+                        metadata: &doc.metadata,
+                    })
             })
             .collect();
         let mut conn = self.conn().await?;

@@ -46,9 +46,12 @@ impl Failure {
                 timeout.as_secs_f32()
             )),
             Self::Unreachable => AppError::Upstream(format!("{service} could not be reached")),
-            Self::Status(status) if matches!(status.as_u16(), 401 | 403) => AppError::Upstream(
-                format!("{service} refused the credentials (HTTP {})", status.as_u16()),
-            ),
+            Self::Status(status) if matches!(status.as_u16(), 401 | 403) => {
+                AppError::Upstream(format!(
+                    "{service} refused the credentials (HTTP {})",
+                    status.as_u16()
+                ))
+            }
             Self::Status(status) => {
                 AppError::Upstream(format!("{service} answered HTTP {}", status.as_u16()))
             }
@@ -88,7 +91,10 @@ async fn attempt<T: DeserializeOwned>(
         tracing::warn!(service, status = status.as_u16(), body = %snippet, "upstream error answer");
         return Err(Failure::Status(status));
     }
-    response.json::<T>().await.map_err(|e| classify(service, &e))
+    response
+        .json::<T>()
+        .await
+        .map_err(|e| classify(service, &e))
 }
 
 /// Sends the request `make` builds (again for each retry) and reads a JSON answer.
@@ -107,7 +113,12 @@ pub(crate) async fn call_json<T: DeserializeOwned>(
         .when(Failure::retryable)
         .notify(|failure, wait| {
             if let Failure::Status(status) = failure {
-                tracing::debug!(service, status = status.as_u16(), ?wait, "retrying upstream call");
+                tracing::debug!(
+                    service,
+                    status = status.as_u16(),
+                    ?wait,
+                    "retrying upstream call"
+                );
             } else {
                 tracing::debug!(service, ?wait, "retrying upstream call");
             }

@@ -65,7 +65,9 @@ fn optional_text(
     value: Option<String>,
     max: usize,
 ) -> Option<String> {
-    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+    let value = value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
     if value.chars().count() > max {
         errors.push(FieldError::new(
             field,
@@ -215,7 +217,11 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            vec!["documents[0].metadata", "documents[1].id", "documents[1].text"]
+            vec![
+                "documents[0].metadata",
+                "documents[1].id",
+                "documents[1].text"
+            ]
         );
     }
 }

@@ -44,12 +44,18 @@ fn start_demo(db: &TestDb) -> Demo {
     let (mut base, mut exports, mut admin, mut seen) = (None, HashMap::new(), None, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(60);
     // The last line of the banner is the admin curl line.
-    while !seen.last().is_some_and(|l: &String| l.starts_with("curl -s $TG/admin/tenants")) {
+    while !seen
+        .last()
+        .is_some_and(|l: &String| l.starts_with("curl -s $TG/admin/tenants"))
+    {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(line) = received.recv_timeout(left) else {
             let _ = child.kill();
             let mut stderr = String::new();
-            let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr);
+            let _ = std::io::Read::read_to_string(
+                &mut child.stderr.take().expect("stderr"),
+                &mut stderr,
+            );
             panic!("demo did not print its banner; stdout: {seen:#?}\nstderr: {stderr}");
         };
         if let Some(url) = line.strip_prefix("tenantgate demo: serving on ") {
@@ -64,19 +70,47 @@ fn start_demo(db: &TestDb) -> Demo {
         }
         seen.push(line);
     }
-    assert!(seen.iter().any(|l| l.starts_with("note: SECRET_KEY is not set")), "{seen:#?}");
-    assert!(seen.iter().any(|l| l.starts_with("curl -s $TG/search")), "{seen:#?}");
-    Demo { child, base: base.expect("base"), exports, admin: admin.expect("admin") }
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("note: SECRET_KEY is not set")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.starts_with("curl -s $TG/search")),
+        "{seen:#?}"
+    );
+    Demo {
+        child,
+        base: base.expect("base"),
+        exports,
+        admin: admin.expect("admin"),
+    }
 }
 
 async fn get_json(client: &reqwest::Client, url: &str, auth: (&str, &str)) -> (u16, Value) {
-    let response = client.get(url).header(auth.0, auth.1).send().await.expect("request");
+    let response = client
+        .get(url)
+        .header(auth.0, auth.1)
+        .send()
+        .await
+        .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post_json(client: &reqwest::Client, url: &str, auth: (&str, &str), body: &Value) -> (u16, Value) {
-    let response = client.post(url).header(auth.0, auth.1).json(body).send().await.expect("request");
+async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    auth: (&str, &str),
+    body: &Value,
+) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .header(auth.0, auth.1)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -89,26 +123,50 @@ async fn demo_serves_what_it_prints_and_starts_again() {
         let mut demo = start_demo(&db);
         let base = demo.base.clone();
         assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-        let ready = client.get(format!("{base}/ready")).send().await.expect("ready");
+        let ready = client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .expect("ready");
         assert_eq!(ready.status().as_u16(), 200);
 
         let acme = format!("Bearer {}", demo.exports["ACME_TOKEN"]);
         let globex = format!("Bearer {}", demo.exports["GLOBEX_TOKEN"]);
-        let (status, tenant) = get_json(&client, &format!("{base}/tenant"), ("authorization", &acme)).await;
+        let (status, tenant) =
+            get_json(&client, &format!("{base}/tenant"), ("authorization", &acme)).await;
         assert_eq!(status, 200);
         assert_eq!(tenant["id"], "acme");
         assert_eq!(tenant["retriever"], "builtin");
-        let (_, other) = get_json(&client, &format!("{base}/tenant"), ("authorization", &globex)).await;
+        let (_, other) = get_json(
+            &client,
+            &format!("{base}/tenant"),
+            ("authorization", &globex),
+        )
+        .await;
         assert_eq!(other["id"], "globex");
         assert_ne!(tenant["system_prompt"], other["system_prompt"]);
 
-        let (status, found) =
-            post_json(&client, &format!("{base}/search"), ("authorization", &acme), &json!({"query": "rocket skates"})).await;
+        let (status, found) = post_json(
+            &client,
+            &format!("{base}/search"),
+            ("authorization", &acme),
+            &json!({"query": "rocket skates"}),
+        )
+        .await;
         assert_eq!(status, 200);
         assert_eq!(found["matches"][0]["id"], "rocket-skates");
-        let (_, none) =
-            post_json(&client, &format!("{base}/search"), ("authorization", &globex), &json!({"query": "rocket skates"})).await;
-        assert_eq!(none["matches"], json!([]), "globex does not see acme's documents");
+        let (_, none) = post_json(
+            &client,
+            &format!("{base}/search"),
+            ("authorization", &globex),
+            &json!({"query": "rocket skates"}),
+        )
+        .await;
+        assert_eq!(
+            none["matches"],
+            json!([]),
+            "globex does not see acme's documents"
+        );
 
         // The printed API key writes; a second run replaces the demo documents, keeps ours.
         let key = demo.exports["ACME_KEY"].clone();
@@ -121,7 +179,11 @@ async fn demo_serves_what_it_prints_and_starts_again() {
         .await;
         assert_eq!(status, 201);
         let (_, list) = get_json(&client, &format!("{base}/documents"), ("x-api-key", &key)).await;
-        assert_eq!(list["documents"].as_array().expect("documents").len(), 4 + 1 + run, "run {run}: {list}");
+        assert_eq!(
+            list["documents"].as_array().expect("documents").len(),
+            4 + 1 + run,
+            "run {run}: {list}"
+        );
 
         let (email, password) = &demo.admin;
         let login = client
@@ -133,7 +195,13 @@ async fn demo_serves_what_it_prints_and_starts_again() {
         assert_eq!(login.status().as_u16(), 200);
 
         let pid = demo.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
         let deadline = Instant::now() + Duration::from_secs(15);
         let status = loop {
             if let Some(status) = demo.child.try_wait().expect("wait") {
