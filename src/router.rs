@@ -24,7 +24,8 @@ pub fn build(state: AppState) -> Router {
         .route("/tenant", get(tenant::show))
         .route("/search", post(search::search))
         .route("/documents", get(documents::list).post(documents::create))
-        .route("/documents/{id}", delete(documents::delete))
+        // A wildcard, so ids with slashes (file paths from `tenantgate ingest`) need no escaping.
+        .route("/documents/{*id}", delete(documents::delete))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
     let admin_routes =

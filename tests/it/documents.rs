@@ -404,6 +404,23 @@ async fn the_ingest_command_stores_files_and_folders() {
     let guide = &list["documents"][1];
     assert_eq!(guide["title"], "Launch guide");
     assert_eq!(guide["source"], "docs/guide.md");
+    // Ids with slashes delete as they are, or percent-encoded.
+    let root = superuser_token_for(&app, "acme").await;
+    app.delete("/documents/single.txt")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/docs%2Fguide.md")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/docs/guide.md")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_error(404, "not_found");
     let found = app
         .post("/search")
         .bearer(&token)

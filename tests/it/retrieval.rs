@@ -344,3 +344,32 @@ async fn tenants_without_retrieval_find_nothing_but_keep_documents() {
     let found = search(&app, &token, "stored", None).await;
     assert_eq!(match_ids(&found), vec!["kept"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_retrieval_routes() {
+    let app = TestApp::new().await;
+    let doc = app.get("/openapi.json").send().await.json();
+    for (path, method) in [
+        ("/search", "post"),
+        ("/documents", "post"),
+        ("/documents", "get"),
+        ("/documents/{id}", "delete"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    for schema in [
+        "SearchRequest",
+        "Passage",
+        "IngestRequest",
+        "IngestOutcome",
+        "DocumentList",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
+    }
+}
