@@ -4,8 +4,8 @@
 mod harness;
 
 mod auth_tokens;
-mod foundation;
-mod documents;
-mod retrieval;
-mod pinecone;
 mod demo;
+mod documents;
+mod foundation;
+mod pinecone;
+mod retrieval;
