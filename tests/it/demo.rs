@@ -18,6 +18,16 @@ struct Demo {
     admin: (String, String),
 }
 
+impl Drop for Demo {
+    /// A failing assertion must not leave the demo running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn start_demo(db: &TestDb) -> Demo {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
         .arg("demo")
