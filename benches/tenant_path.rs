@@ -77,9 +77,14 @@ async fn prepare() -> (AppState, String) {
         "pinecone_index_host": "http://127.0.0.1:9", "pinecone_api_key": "pcsk-bench-0123456789",
     }))
     .expect("input");
-    tenantgate::services::tenants::create(&mut conn, &state.config.keys, &tenantgate::services::audit::Actor::cli(), input)
-        .await
-        .expect("tenant");
+    tenantgate::services::tenants::create(
+        &mut conn,
+        &state.config.keys,
+        &tenantgate::services::audit::Actor::cli(),
+        input,
+    )
+    .await
+    .expect("tenant");
     let exp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::admin::{api_keys, audit, tenants, users};
-use crate::routes::{health, session, tenant};
+use crate::routes::{documents, health, search, session, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,8 +32,18 @@ use crate::routes::{health, session, tenant};
         users::update,
         users::deactivate,
         audit::list,
+        search::search,
+        documents::create,
+        documents::list,
+        documents::delete,
     ),
-    components(schemas(crate::errors::ErrorBody, crate::errors::FieldError)),
+    components(schemas(
+        crate::errors::ErrorBody,
+        crate::errors::FieldError,
+        crate::retrieval::Passage,
+        crate::retrieval::DocumentSummary,
+        crate::services::documents::NewDocument,
+    )),
     tags(
         (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
     ),

@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post};
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, health, session, tenant};
+use crate::routes::{admin, documents, health, search, session, tenant};
 use crate::state::AppState;
 
 /// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments.
@@ -24,6 +24,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/token"),
     ("GET", "/auth/me"),
     ("GET", "/tenant"),
+    ("POST", "/search"),
+    ("GET", "/documents"),
+    ("POST", "/documents"),
+    ("DELETE", "/documents/{id}"),
     ("GET", "/admin/tenants"),
     ("POST", "/admin/tenants"),
     ("GET", "/admin/tenants/{id}"),
@@ -54,6 +58,10 @@ pub fn build(state: AppState) -> Router {
     // Tenant routes: the tenant layer resolves the caller's tenant before any handler runs.
     let tenant_routes = Router::new()
         .route("/tenant", get(tenant::show))
+        .route("/search", post(search::search))
+        .route("/documents", get(documents::list).post(documents::create))
+        // A wildcard, so ids with slashes (file paths from `tenantgate ingest`) need no escaping.
+        .route("/documents/{*id}", delete(documents::delete))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
     // Admin routes: an active superuser's token, checked before any handler runs.

@@ -3,6 +3,8 @@
 //! A failure prints one `error: …` line and exits with code 1.
 
 mod api_keys;
+mod demo;
+mod ingest;
 mod secrets;
 mod tenants;
 mod users;
@@ -51,6 +53,11 @@ enum Command {
     ApiKeys(api_keys::ApiKeysCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
+    /// Store .txt and .md files (folders: recursively) as a tenant's documents.
+    Ingest(ingest::IngestArgs),
+    /// Run a demo: migrate, create a superuser and two tenants with documents, print tokens
+    /// and curl lines, then serve. Needs only a local Postgres (DATABASE_URL optional).
+    Demo,
 }
 
 pub fn main() -> ExitCode {
@@ -98,6 +105,8 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Secrets(command) => secrets::run(command).await,
         Command::ApiKeys(command) => api_keys::run(command).await,
         Command::GenSecret => Ok(()),
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Demo => demo::run().await,
     }
 }
 

@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per resource; `crate::router` says which path goes where.
 
 pub mod admin;
+pub mod documents;
 pub mod health;
+pub mod search;
 pub mod session;
 pub mod tenant;
 

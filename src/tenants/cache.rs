@@ -118,7 +118,10 @@ impl TenantCache {
         // Before the first change there is nothing to look up (one atomic load); after it,
         // one shard read of a small map.
         AtomicBool::load(&self.any_announced, Ordering::Acquire)
-            && self.announced.get(ctx.id.as_str()).is_some_and(|v| *v > ctx.version)
+            && self
+                .announced
+                .get(ctx.id.as_str())
+                .is_some_and(|v| *v > ctx.version)
     }
 
     /// A change to `id` at `version` (from NOTIFY, or from this replica's own update).
@@ -131,6 +134,13 @@ impl TenantCache {
             .entry(key)
             .and_modify(|v| *v = (*v).max(version))
             .or_insert(version);
+        // This replica's own change comes back as a notification too: an entry already at
+        // (or past) the announced version is kept rather than rebuilt.
+        if let Some(Some(ctx)) = self.entries.get(id).await
+            && ctx.version >= version
+        {
+            return;
+        }
         self.entries.invalidate(id).await;
     }
 
