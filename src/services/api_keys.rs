@@ -23,7 +23,6 @@ const MAX_NAME: usize = 200;
 
 /// `POST /admin/tenants/{id}/api-keys`.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for, e.g. `ingest-worker`.
     pub name: String,

@@ -16,7 +16,6 @@ use crate::models::user::{NewUser, User, UserChanges};
 use crate::schema::users;
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
     #[schema(value_type = String, format = Password)]
@@ -28,7 +27,6 @@ pub struct CreateUser {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     pub email: Option<String>,
     #[schema(value_type = Option<String>, format = Password)]

@@ -1125,3 +1125,24 @@ async fn audit_log_names_actor_request_and_changed_fields_only() {
             .assert_error(422, "validation_error");
     }
 }
+
+/// A client may send back the tenant it read, with one field changed: read-only fields
+/// (`id`, `version`, `has_pinecone_api_key`, timestamps) are ignored, not refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_read_can_be_sent_back_with_changes() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    let mut tenant = app
+        .create_tenant(&admin, "roundtrip", json!({"system_prompt": "old"}))
+        .await;
+    tenant["system_prompt"] = json!("new");
+    let updated = app
+        .put("/admin/tenants/roundtrip")
+        .bearer(&admin)
+        .json(&tenant)
+        .send()
+        .await;
+    updated.assert_status(200);
+    assert_eq!(updated.json()["system_prompt"], "new");
+    assert_eq!(updated.json()["version"], 2);
+}
