@@ -15,7 +15,10 @@ use crate::models::lower;
 use crate::models::user::{NewUser, User, UserChanges};
 use crate::schema::users;
 
+/// Unknown fields are refused here (a misspelt `is_superuser` must not create a plain user
+/// silently); updates ignore them, so a user read can be sent back.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
     #[schema(value_type = String, format = Password)]
