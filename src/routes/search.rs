@@ -3,7 +3,7 @@
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::extractors::Tenant;
+use crate::auth::extractors::Retriever;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::retrieval::Passage;
 use crate::routes::ValidJson;
@@ -62,10 +62,10 @@ pub fn validate(query: &str, top_k: Option<i64>) -> AppResult<(String, usize)> {
         (status = 504, description = "upstream_timeout", body = crate::errors::ErrorBody),
     ))]
 pub async fn search(
-    Tenant(tenant): Tenant,
+    Retriever(retriever): Retriever,
     ValidJson(input): ValidJson<SearchRequest>,
 ) -> AppResult<Json<SearchResponse>> {
     let (query, top_k) = validate(&input.query, input.top_k)?;
-    let matches = tenant.retriever.search(&query, top_k).await?;
+    let matches = retriever.search(&query, top_k).await?;
     Ok(Json(SearchResponse { matches }))
 }
