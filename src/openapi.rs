@@ -4,7 +4,8 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{chat, health, openai, session, tenant};
+use crate::routes::admin::{api_keys, audit, tenants, users};
+use crate::routes::{chat, documents, health, openai, search, session, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,9 +14,28 @@ use crate::routes::{chat, health, openai, session, tenant};
         health::health,
         health::ready,
         health::metrics,
+        serve,
         session::token,
         session::me,
         tenant::show,
+        tenants::create,
+        tenants::list,
+        tenants::show,
+        tenants::update,
+        tenants::deactivate,
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        users::create,
+        users::list,
+        users::show,
+        users::update,
+        users::deactivate,
+        audit::list,
+        search::search,
+        documents::create,
+        documents::list,
+        documents::delete,
         chat::chat,
         openai::chat_completions,
         openai::list_models,
@@ -27,8 +47,14 @@ use crate::routes::{chat, health, openai, session, tenant};
         chat::SourcesEvent,
         chat::DeltaEvent,
         chat::DoneEvent,
+        crate::retrieval::Passage,
+        crate::retrieval::DocumentSummary,
+        crate::services::documents::NewDocument,
     )),
-    modifiers(&SecuritySchemes),
+    tags(
+        (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
+    ),
+    modifiers(&SecuritySchemes, &AdminErrors, &UniqueOperationIds, &ResponseDescriptions),
 )]
 pub struct ApiDoc;
 
@@ -53,6 +79,131 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Every admin operation can answer 401 and 403 (the superuser layer); they are added here once
+/// rather than repeated in each handler's annotation.
+struct AdminErrors;
+
+impl Modify for AdminErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/admin/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".to_owned()).or_insert_with(|| {
+                    error("missing_token, invalid_token, token_expired or invalid_api_key").into()
+                });
+                responses.entry("403".to_owned()).or_insert_with(|| {
+                    error("forbidden: not an active superuser (tenant users and API keys included)")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
+/// One handler may serve several methods (`method(put, patch)`), and utoipa then gives each
+/// operation the handler's name; OpenAPI wants operation ids unique, so every repeat gets its
+/// method appended (`update_user` for `PUT`, `update_user_patch` for `PATCH`).
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::HashSet::new();
+        for item in openapi.paths.paths.values_mut() {
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("options", &mut item.options),
+                ("head", &mut item.head),
+                ("patch", &mut item.patch),
+                ("trace", &mut item.trace),
+            ] {
+                let Some(operation) = operation else { continue };
+                let Some(id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                if seen.insert(id.clone()) {
+                    continue;
+                }
+                let mut unique = format!("{id}_{method}");
+                let mut n = 2;
+                while !seen.insert(unique.clone()) {
+                    unique = format!("{id}_{method}_{n}");
+                    n += 1;
+                }
+                operation.operation_id = Some(unique);
+            }
+        }
+    }
+}
+
+/// OpenAPI requires a `description` on every response; utoipa leaves it out when the
+/// annotation gives none. Such responses get the status's reason phrase ("Not Found").
+struct ResponseDescriptions;
+
+impl Modify for ResponseDescriptions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or("Response")
+                            .to_owned();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "probes",
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -1,14 +1,54 @@
 //! Every route in one place: which are public, which need a tenant, which need a superuser.
+//!
+//! `ROUTES` lists every (method, path) served here. The integration test `openapi::` checks
+//! that it matches this router (every path literal in this file is listed, every listed route
+//! answers, no unlisted method does) and the OpenAPI document (both ways). Add a line there
+//! with each new route.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, chat, health, openai, session, tenant};
+use crate::routes::{admin, chat, documents, health, openai, search, session, tenant};
 use crate::state::AppState;
+
+/// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("POST", "/auth/token"),
+    ("GET", "/auth/me"),
+    ("GET", "/tenant"),
+    ("POST", "/search"),
+    ("GET", "/documents"),
+    ("POST", "/documents"),
+    ("DELETE", "/documents/{id}"),
+    ("POST", "/chat"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model}"),
+    ("GET", "/admin/tenants"),
+    ("POST", "/admin/tenants"),
+    ("GET", "/admin/tenants/{id}"),
+    ("PUT", "/admin/tenants/{id}"),
+    ("PATCH", "/admin/tenants/{id}"),
+    ("DELETE", "/admin/tenants/{id}"),
+    ("GET", "/admin/tenants/{id}/api-keys"),
+    ("POST", "/admin/tenants/{id}/api-keys"),
+    ("DELETE", "/admin/tenants/{id}/api-keys/{key_id}"),
+    ("GET", "/admin/users"),
+    ("POST", "/admin/users"),
+    ("GET", "/admin/users/{id}"),
+    ("PUT", "/admin/users/{id}"),
+    ("PATCH", "/admin/users/{id}"),
+    ("DELETE", "/admin/users/{id}"),
+    ("GET", "/admin/audit"),
+];
 
 pub fn build(state: AppState) -> Router {
     let public = Router::new()
@@ -22,19 +62,55 @@ pub fn build(state: AppState) -> Router {
     // Tenant routes: the tenant layer resolves the caller's tenant before any handler runs.
     let tenant_routes = Router::new()
         .route("/tenant", get(tenant::show))
+        .route("/search", post(search::search))
+        .route("/documents", get(documents::list).post(documents::create))
+        // A wildcard, so ids with slashes (file paths from `tenantgate ingest`) need no escaping.
+        .route("/documents/{*id}", delete(documents::delete))
         .route("/chat", post(chat::chat))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{model}", get(openai::get_model))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
-    let admin_routes =
-        admin::routes().route_layer(from_fn_with_state(state.clone(), superuser_layer));
+    // Admin routes: an active superuser's token, checked before any handler runs.
+    let admin_routes = Router::new()
+        .route(
+            "/admin/tenants",
+            get(admin::tenants::list).post(admin::tenants::create),
+        )
+        .route(
+            "/admin/tenants/{id}",
+            get(admin::tenants::show)
+                .put(admin::tenants::update)
+                .patch(admin::tenants::update)
+                .delete(admin::tenants::deactivate),
+        )
+        .route(
+            "/admin/tenants/{id}/api-keys",
+            get(admin::api_keys::list).post(admin::api_keys::create),
+        )
+        .route(
+            "/admin/tenants/{id}/api-keys/{key_id}",
+            delete(admin::api_keys::revoke),
+        )
+        .route(
+            "/admin/users",
+            get(admin::users::list).post(admin::users::create),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(admin::users::show)
+                .put(admin::users::update)
+                .patch(admin::users::update)
+                .delete(admin::users::deactivate),
+        )
+        .route("/admin/audit", get(admin::audit::list))
+        .route_layer(from_fn_with_state(state.clone(), superuser_layer));
 
     let router = Router::new()
         .merge(public)
         .merge(tenant_routes)
-        .nest("/admin", admin_routes)
+        .merge(admin_routes)
         .fallback(|| async { AppError::not_found("route") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state.clone());

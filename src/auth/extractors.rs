@@ -66,3 +66,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Superuser {
             .ok_or_else(|| AppError::internal("admin route mounted without the superuser layer"))
     }
 }
+
+/// The request's tenant's retriever (built once per tenant-cache entry, shared by requests).
+pub struct Retriever(pub Arc<dyn crate::retrieval::Retriever>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Retriever {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(tenant_request(parts)?.tenant.retriever.clone()))
+    }
+}

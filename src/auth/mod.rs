@@ -6,7 +6,8 @@
 //! - `password`: argon2id hashing.
 //! - `login_throttle`: slowing down repeated failed logins.
 //! - `layers`: the tenant layer and the superuser layer.
-//! - `extractors`: what handlers ask for (`Tenant`, `SystemPrompt`, `Caller`, `Superuser`).
+//! - `extractors`: what handlers ask for (`Tenant`, `Retriever`, `SystemPrompt`, `CallerOf`, `Superuser`).
+//! - `writers`: `require_writer`, who may write a tenant's data.
 
 pub mod api_keys;
 pub mod credentials;
@@ -16,3 +17,6 @@ pub mod layers;
 pub mod login_throttle;
 pub mod password;
 pub mod superusers;
+pub mod writers;
+
+pub use writers::require_writer;

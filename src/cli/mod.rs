@@ -2,6 +2,9 @@
 //! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
 //! A failure prints one `error: …` line and exits with code 1.
 
+mod api_keys;
+mod demo;
+mod ingest;
 mod secrets;
 mod tenants;
 mod users;
@@ -45,8 +48,16 @@ enum Command {
     /// Manage the encryption of tenant secrets.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Manage tenant API keys (server-to-server credentials).
+    #[command(subcommand)]
+    ApiKeys(api_keys::ApiKeysCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
+    /// Store .txt and .md files (folders: recursively) as a tenant's documents.
+    Ingest(ingest::IngestArgs),
+    /// Run a demo: migrate, create a superuser and two tenants with documents, print tokens
+    /// and curl lines, then serve. Needs only a local Postgres (DATABASE_URL optional).
+    Demo,
 }
 
 pub fn main() -> ExitCode {
@@ -92,7 +103,10 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
+        Command::ApiKeys(command) => api_keys::run(command).await,
         Command::GenSecret => Ok(()),
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Demo => demo::run().await,
     }
 }
 

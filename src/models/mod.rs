@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod document;
 pub mod tenant;
 pub mod user;
 

@@ -21,17 +21,13 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::extractors::{SystemPrompt, Tenant};
+use crate::auth::extractors::{Retriever, SystemPrompt};
 use crate::errors::{AppError, AppResult, ErrorBody, FieldError};
 use crate::llm::{ChatCompletionRequest, ChatMessage, ChatStream, Llm, StreamEvent, StreamOptions};
 use crate::retrieval::Passage;
 use crate::routes::ValidJson;
+use crate::routes::search::{DEFAULT_TOP_K, MAX_TOP_K};
 use crate::state::AppState;
-
-/// Passages retrieved when the request names no `top_k`.
-pub const DEFAULT_TOP_K: usize = 5;
-/// The most passages one request may ask for.
-pub const MAX_TOP_K: usize = 50;
 
 /// Who wrote a message of the history.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
@@ -67,7 +63,7 @@ pub struct ChatRequest {
     pub history: Vec<HistoryMessage>,
     /// How many passages to retrieve (1–50, default 5).
     #[serde(default)]
-    pub top_k: Option<usize>,
+    pub top_k: Option<i64>,
     /// Answer with server-sent events (`sources`, `delta`…, `done` or `error`).
     #[serde(default)]
     pub stream: bool,
@@ -122,7 +118,9 @@ impl ChatRequest {
     fn top_k(&self) -> AppResult<usize> {
         match self.top_k {
             None => Ok(DEFAULT_TOP_K),
-            Some(k) if (1..=MAX_TOP_K).contains(&k) => Ok(k),
+            Some(k) if (1..=MAX_TOP_K).contains(&k) => {
+                Ok(usize::try_from(k).unwrap_or(DEFAULT_TOP_K))
+            }
             Some(_) => Err(AppError::validation(
                 "top_k",
                 format!("must be between 1 and {MAX_TOP_K}"),
@@ -202,12 +200,12 @@ pub fn system_message(prompt: &str, passages: &[Passage]) -> String {
     ))]
 pub async fn chat(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Retriever(retriever): Retriever,
     SystemPrompt(prompt): SystemPrompt,
     ValidJson(request): ValidJson<ChatRequest>,
 ) -> AppResult<Response> {
     let top_k = request.validate()?;
-    let sources = tenant.retriever.search(&request.message, top_k).await?;
+    let sources = retriever.search(&request.message, top_k).await?;
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {
         return Ok(retrieval_only(sources, request.stream));

@@ -2,8 +2,10 @@
 
 pub mod admin;
 pub mod chat;
+pub mod documents;
 pub mod health;
 pub mod openai;
+pub mod search;
 pub mod session;
 pub mod tenant;
 

@@ -27,13 +27,14 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::extractors::{SystemPrompt, Tenant};
+use crate::auth::extractors::{Retriever, SystemPrompt};
 use crate::config::LlmConfig;
 use crate::errors::{AppError, AppResult, ErrorBody};
 use crate::llm::Llm;
 use crate::models::tenant::RetrieverKind;
 use crate::routes::ValidJson;
-use crate::routes::chat::{DEFAULT_TOP_K, system_message};
+use crate::routes::chat::system_message;
+use crate::routes::search::DEFAULT_TOP_K;
 use crate::state::AppState;
 
 /// `created` of the model objects: the gateway does not know when a model was made.
@@ -124,7 +125,7 @@ pub async fn get_model(
     ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    Retriever(retriever): Retriever,
     SystemPrompt(prompt): SystemPrompt,
     ValidJson(mut body): ValidJson<Map<String, Value>>,
 ) -> AppResult<Response> {
@@ -135,12 +136,12 @@ pub async fn chat_completions(
         return Err(Llm::not_configured());
     }
 
-    let passages = if tenant.retriever.kind() == RetrieverKind::None {
+    let passages = if retriever.kind() == RetrieverKind::None {
         Vec::new()
     } else {
         match last_user_text(&body) {
             Some(query) if !query.trim().is_empty() => {
-                tenant.retriever.search(&query, DEFAULT_TOP_K).await?
+                retriever.search(&query, DEFAULT_TOP_K).await?
             }
             _ => Vec::new(),
         }

@@ -1,9 +1,10 @@
 //! The audit log: who changed what, when, with which request. Field names only, never values.
 
+use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::errors::AppResult;
-use crate::models::audit::NewAuditEntry;
+use crate::models::audit::{AuditEntry, NewAuditEntry};
 use crate::schema::audit_log;
 
 /// Who acted: a superuser (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`).
@@ -49,4 +50,22 @@ pub async fn record(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// The newest `limit` entries, of one tenant when `tenant_id` is given.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<AuditEntry>> {
+    let mut query = audit_log::table
+        .select(AuditEntry::as_select())
+        // `id` breaks ties between entries of one transaction (same `now()`).
+        .order((audit_log::at.desc(), audit_log::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(audit_log::tenant_id.eq(tenant_id.to_owned()));
+    }
+    Ok(query.load(conn).await?)
 }

@@ -2,7 +2,9 @@
 //! entry, all in one place, so `tenantgate tenants create` and `POST /admin/tenants` cannot
 //! drift apart.
 
+pub mod api_keys;
 pub mod audit;
+pub mod documents;
 pub mod secrets;
 pub mod tenants;
 pub mod users;

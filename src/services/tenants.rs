@@ -24,7 +24,6 @@ const MAX_SETTING: usize = 512;
 
 /// `POST /admin/tenants` and `tenantgate tenants create`.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub id: String,
     pub name: String,
@@ -43,8 +42,9 @@ pub struct CreateTenant {
 }
 
 /// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
+/// Fields the API does not take (`id`, `version`, `has_pinecone_api_key`, …) are ignored, so a
+/// client may send back a tenant it read, as FastAPI/pydantic backends allow.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]

@@ -15,6 +15,8 @@ use crate::models::lower;
 use crate::models::user::{NewUser, User, UserChanges};
 use crate::schema::users;
 
+/// Unknown fields are refused here (a misspelt `is_superuser` must not create a plain user
+/// silently); updates ignore them, so a user read can be sent back.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -28,7 +30,6 @@ pub struct CreateUser {
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     pub email: Option<String>,
     #[schema(value_type = Option<String>, format = Password)]
@@ -151,6 +152,36 @@ pub async fn update(
     .await
 }
 
+/// `DELETE /admin/users/{id}`: deactivates; a no-op (no audit entry) when already inactive.
+pub async fn deactivate(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> AppResult<User> {
+    conn.transaction(async |conn| {
+        let updated: Option<User> =
+            diesel::update(users::table.find(id).filter(users::is_active.eq(true)))
+                .set((
+                    users::is_active.eq(false),
+                    users::updated_at.eq(chrono::Utc::now()),
+                ))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+        let Some(user) = updated else {
+            return get(conn, id).await;
+        };
+        audit::record(
+            conn,
+            actor,
+            "user.deactivate",
+            &user.id.to_string(),
+            user.tenant_id.as_deref(),
+            vec!["is_active".to_owned()],
+        )
+        .await?;
+        Ok::<_, AppError>(user)
+    })
+    .await
+}
+
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<User> {
     users::table
         .find(id)
@@ -179,7 +210,7 @@ pub async fn list(
 ) -> AppResult<Vec<User>> {
     let mut query = users::table
         .select(User::as_select())
-        .order(users::created_at)
+        .order((users::created_at, users::id))
         .limit(limit)
         .offset(offset)
         .into_boxed();

@@ -11,6 +11,7 @@
 //!   row before an update cannot put the stale tenant back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -58,6 +59,8 @@ pub struct TenantCache {
     entries: Cache<TenantId, Entry>,
     /// The newest version announced for each tenant changed since start-up.
     announced: Arc<DashMap<TenantId, i64>>,
+    /// Whether anything was ever announced: until then the hot path skips the map entirely.
+    any_announced: AtomicBool,
     loader: Arc<Loader>,
 }
 
@@ -77,6 +80,7 @@ impl TenantCache {
         Self {
             entries,
             announced: Arc::new(DashMap::new()),
+            any_announced: AtomicBool::new(false),
             loader: Arc::new(Loader {
                 pool,
                 keys,
@@ -111,8 +115,9 @@ impl TenantCache {
     }
 
     fn is_outdated(&self, ctx: &TenantContext) -> bool {
-        // Empty in the steady state: no hashing at all on the hot path.
-        !self.announced.is_empty()
+        // Before the first change there is nothing to look up (one atomic load); after it,
+        // one shard read of a small map.
+        AtomicBool::load(&self.any_announced, Ordering::Acquire)
             && self
                 .announced
                 .get(ctx.id.as_str())
@@ -124,10 +129,18 @@ impl TenantCache {
         let Ok(key) = TenantId::parse(id) else {
             return;
         };
+        self.any_announced.store(true, Ordering::Release);
         self.announced
             .entry(key)
             .and_modify(|v| *v = (*v).max(version))
             .or_insert(version);
+        // This replica's own change comes back as a notification too: an entry already at
+        // (or past) the announced version is kept rather than rebuilt.
+        if let Some(Some(ctx)) = self.entries.get(id).await
+            && ctx.version >= version
+        {
+            return;
+        }
         self.entries.invalidate(id).await;
     }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::documents::api_key_for;
 use crate::harness::TestApp;
 use crate::harness::chat::{
-    FakeLlm, FixedPassages, REPLY, REPLY_CHUNKS, Script, UPSTREAM_KEY, insert_api_key, parse_sse,
-    passage, post_json, router_with_retriever,
+    FakeLlm, FixedPassages, REPLY, REPLY_CHUNKS, Script, UPSTREAM_KEY, parse_sse, passage,
+    post_json, router_with_retriever,
 };
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
@@ -40,7 +41,7 @@ async fn each_tenant_gets_its_own_prompt_and_the_server_key_goes_upstream() {
     app.seed_tenant("globex", Some("You answer for Globex only."))
         .await;
     let acme_token = app.tenant_token("acme");
-    let globex_key = insert_api_key(&app, "globex").await;
+    let globex_key = api_key_for(&app, "globex").await;
 
     let body = json!({
         "message": "How do I reset my password?",
@@ -451,4 +452,57 @@ async fn the_openapi_document_lists_the_chat_routes() {
         assert!(document["paths"][path].is_object(), "{path} missing");
     }
     assert!(document["components"]["schemas"]["ChatRequest"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_cites_only_the_callers_own_documents() {
+    let fake = FakeLlm::start(Script::Reply).await;
+    let app = app_with(&fake).await;
+    // Both tenants on the built-in retriever, with documents that match the same question.
+    for (tenant, word) in [("acme", "zanzibar"), ("globex", "quixotic")] {
+        app.seed_tenant(tenant, Some(&format!("You are the {tenant} bot.")))
+            .await;
+        let key = api_key_for(&app, tenant).await;
+        app.post("/documents")
+            .bearer(&key)
+            .json(&json!({"documents": [{
+                "id": format!("{tenant}-travel"),
+                "title": "Travel",
+                "text": format!("The {word} policy covers travel refunds within 30 days."),
+            }]}))
+            .send()
+            .await
+            .assert_status(201);
+    }
+    for (tenant, other) in [("acme", "globex"), ("globex", "acme")] {
+        let answer = app
+            .post("/chat")
+            .bearer(&app.tenant_token(tenant))
+            .json(&json!({"message": "travel refunds policy"}))
+            .send()
+            .await;
+        answer.assert_status(200);
+        let sources = answer.json()["sources"]
+            .as_array()
+            .cloned()
+            .expect("sources");
+        assert!(!sources.is_empty(), "{tenant} found nothing");
+        for source in &sources {
+            let id = source["id"].as_str().expect("id");
+            assert!(
+                id.starts_with(&format!("{tenant}-travel")),
+                "{tenant} got {id}"
+            );
+        }
+        let system = fake.last().messages()[0]["content"]
+            .as_str()
+            .expect("system text")
+            .to_owned();
+        assert!(
+            system.starts_with(&format!("You are the {tenant} bot.")),
+            "{system}"
+        );
+        assert!(system.contains(&format!("[{tenant}-travel")), "{system}");
+        assert!(!system.contains(other), "{tenant} saw {other}: {system}");
+    }
 }

@@ -3,9 +3,17 @@
 
 mod harness;
 
+mod admin;
+mod api_keys;
 mod auth_tokens;
 mod chat;
+mod demo;
+mod documents;
 mod foundation;
+mod identity_provider;
 mod openai;
+mod openapi;
+mod pinecone;
+mod retrieval;
 mod sdk;
 mod tenant_cache;

@@ -9,10 +9,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use crate::documents::api_key_for;
 use crate::harness::TestApp;
 use crate::harness::chat::{
-    FakeLlm, FixedPassages, REPLY, Script, UPSTREAM_KEY, insert_api_key, passage, post_json,
-    router_with_retriever,
+    FakeLlm, FixedPassages, REPLY, Script, UPSTREAM_KEY, passage, post_json, router_with_retriever,
 };
 
 async fn app_with(fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
@@ -35,7 +35,7 @@ async fn completions_get_the_tenant_prompt_in_front_and_the_rest_untouched() {
     app.seed_tenant("globex", Some("You answer for Globex only."))
         .await;
     let acme_token = app.tenant_token("acme");
-    let globex_key = insert_api_key(&app, "globex").await;
+    let globex_key = api_key_for(&app, "globex").await;
 
     let caller_messages = json!([
         {"role": "system", "content": "The caller's own instructions."},

@@ -8,8 +8,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::documents::api_key_for;
 use crate::harness::TestApp;
-use crate::harness::chat::{FakeLlm, REPLY, Script, UPSTREAM_KEY, insert_api_key};
+use crate::harness::chat::{FakeLlm, REPLY, Script, UPSTREAM_KEY};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openai_python_sdk_talks_to_the_gateway() {
@@ -32,7 +33,7 @@ async fn the_openai_python_sdk_talks_to_the_gateway() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/chat_sdk.py");
     let credentials = [
         ("JWT", app.tenant_token("acme")),
-        ("API key", insert_api_key(&app, "acme").await),
+        ("API key", api_key_for(&app, "acme").await),
     ];
     for (kind, credential) in credentials {
         let before = fake.requests().len();

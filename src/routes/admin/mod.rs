@@ -1,34 +1,37 @@
-//! `/admin/*`: what superusers manage. Every route here sits behind `superuser_layer`
-//! (see `crate::router`); handlers take `Superuser` for the audit log.
+//! `/admin/*`: what superusers manage, one module per resource (`crate::router` mounts them
+//! behind `superuser_layer`). Mutating handlers take `Superuser` for the audit log.
 
+pub mod api_keys;
+pub mod audit;
 pub mod tenants;
+pub mod users;
 
-use axum::Router;
 use axum::http::HeaderMap;
-use axum::routing::get;
 
 use crate::auth::layers::AdminActor;
+use crate::errors::{AppError, AppResult};
 use crate::middleware::REQUEST_ID;
 use crate::services::audit::Actor;
-use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", get(tenants::list).post(tenants::create))
-        .route(
-            "/tenants/{id}",
-            get(tenants::show)
-                .put(tenants::update)
-                .patch(tenants::update)
-                .delete(tenants::deactivate),
-        )
-}
-
-/// The audit actor of an admin request: the superuser and the request id.
+/// The audit actor of an admin request: the superuser and the request id (always present:
+/// the request-id layer sets one when the caller did not).
 pub fn actor(admin: AdminActor, headers: &HeaderMap) -> Actor {
     let request_id = headers
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     Actor::user(admin.user_id, request_id)
+}
+
+/// `limit` (default 100, 1–1000) and `offset` (default 0) of a list.
+pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> AppResult<(i64, i64)> {
+    let limit = limit.unwrap_or(100);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 1000"));
+    }
+    if offset < 0 {
+        return Err(AppError::validation("offset", "must not be negative"));
+    }
+    Ok((limit, offset))
 }

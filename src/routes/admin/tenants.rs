@@ -7,15 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::actor;
+use super::{actor, page};
 use crate::auth::extractors::Superuser;
-use crate::errors::{AppError, AppResult};
+use crate::errors::AppResult;
 use crate::models::tenant::{Tenant, TenantView};
 use crate::routes::{ValidJson, ValidQuery};
 use crate::services::tenants::{self as service, CreateTenant, UpdateTenant};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Include inactive tenants (default true: all tenants).
     pub include_inactive: Option<bool>,
@@ -24,23 +25,11 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> AppResult<(i64, i64)> {
-    let limit = limit.unwrap_or(100);
-    let offset = offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 1000"));
-    }
-    if offset < 0 {
-        return Err(AppError::validation("offset", "must not be negative"));
-    }
-    Ok((limit, offset))
-}
-
 async fn announce(state: &AppState, tenant: &Tenant) {
     state.tenants.announce(&tenant.id, tenant.version).await;
 }
 
-#[utoipa::path(post, path = "/admin/tenants", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/admin/tenants", operation_id = "create_tenant", tag = "admin", security(("bearer" = [])),
     request_body = CreateTenant,
     responses(
         (status = 201, body = TenantView),
@@ -65,7 +54,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
-#[utoipa::path(get, path = "/admin/tenants", tag = "admin", security(("bearer" = [])), params(ListQuery),
+#[utoipa::path(get, path = "/admin/tenants", operation_id = "list_tenants", tag = "admin", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = Vec<TenantView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -83,7 +72,7 @@ pub async fn list(
     Ok(Json(tenants.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(get, path = "/admin/tenants/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/admin/tenants/{id}", operation_id = "get_tenant", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "tenant id")),
     responses((status = 200, body = TenantView), (status = 404, body = crate::errors::ErrorBody)))]
 pub async fn show(
@@ -94,7 +83,8 @@ pub async fn show(
     Ok(Json(service::get(&mut conn, &id).await?.into()))
 }
 
-#[utoipa::path(put, path = "/admin/tenants/{id}", tag = "admin", security(("bearer" = [])),
+/// `PUT` and `PATCH` alike: fields present are changed, absent ones kept, `null` clears.
+#[utoipa::path(method(put, patch), path = "/admin/tenants/{id}", operation_id = "update_tenant", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "tenant id")),
     request_body = UpdateTenant,
     responses(
@@ -122,14 +112,7 @@ pub async fn update(
     Ok(Json(tenant.into()))
 }
 
-/// `PATCH` behaves as `PUT`: fields present are changed, absent ones kept.
-#[utoipa::path(patch, path = "/admin/tenants/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
-    request_body = UpdateTenant,
-    responses((status = 200, body = TenantView), (status = 404, body = crate::errors::ErrorBody)))]
-pub async fn patch() {}
-
-#[utoipa::path(delete, path = "/admin/tenants/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/admin/tenants/{id}", operation_id = "deactivate_tenant", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "tenant id")),
     responses((status = 200, description = "deactivated (idempotent)", body = TenantView), (status = 404, body = crate::errors::ErrorBody)))]
 pub async fn deactivate(

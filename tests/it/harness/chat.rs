@@ -1,5 +1,6 @@
 //! What the chat tests share: `FakeLlm`, a stand-in for OpenAI's chat completions API served
-//! over real HTTP on 127.0.0.1:0; an SSE parser; a tenant API key made without the admin API.
+//! over real HTTP on 127.0.0.1:0; an SSE parser; a retriever with fixed passages and a router
+//! that hands it to the chat handlers.
 //!
 //! It speaks the published shapes: a `chat.completion` JSON body, or for `stream: true`
 //! `data: {chat.completion.chunk}` events ending with `data: [DONE]` (plus a usage chunk when
@@ -17,7 +18,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use diesel::ExpressionMethods;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
@@ -250,26 +250,6 @@ pub async fn parse_sse(body: Bytes) -> Vec<(String, String)> {
         .await
 }
 
-/// A tenant API key, stored as `POST /admin/tenants/{id}/api-keys` would store it.
-pub async fn insert_api_key(app: &super::TestApp, tenant_id: &str) -> String {
-    use diesel_async::RunQueryDsl;
-    use secrecy::ExposeSecret;
-    use tenantgate::schema::api_keys;
-    let key = app.state.api_keys.generate();
-    let mut conn = app.conn().await;
-    diesel::insert_into(api_keys::table)
-        .values((
-            api_keys::tenant_id.eq(tenant_id),
-            api_keys::name.eq("chat tests"),
-            api_keys::prefix.eq(&key.prefix),
-            api_keys::key_hash.eq(&key.hash),
-        ))
-        .execute(&mut conn)
-        .await
-        .expect("insert api key");
-    key.plaintext.expose_secret().to_owned()
-}
-
 /// A retriever that returns fixed passages and records the queries it was asked.
 pub struct FixedPassages {
     pub passages: Vec<tenantgate::retrieval::Passage>,
@@ -289,6 +269,25 @@ impl tenantgate::retrieval::Retriever for FixedPassages {
     ) -> tenantgate::errors::AppResult<Vec<tenantgate::retrieval::Passage>> {
         self.queries.lock().expect("lock").push(query.to_owned());
         Ok(self.passages.iter().take(top_k).cloned().collect())
+    }
+
+    async fn upsert(
+        &self,
+        _: &[tenantgate::retrieval::ChunkedDocument],
+    ) -> tenantgate::errors::AppResult<()> {
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        _: i64,
+        _: i64,
+    ) -> tenantgate::errors::AppResult<Vec<tenantgate::retrieval::DocumentSummary>> {
+        Ok(Vec::new())
+    }
+
+    async fn delete(&self, _: &str) -> tenantgate::errors::AppResult<bool> {
+        Ok(false)
     }
 }
 

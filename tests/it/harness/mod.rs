@@ -4,6 +4,7 @@
 //! real TCP) and helpers named for what users do.
 
 pub mod chat;
+pub mod cli;
 pub mod db;
 pub mod logs;
 pub mod outage;

@@ -1,0 +1,130 @@
+//! `tenantgate api-keys create|list|revoke`: tenant API keys from the command line, through
+//! the same service as `/admin/tenants/{id}/api-keys` (and with the same audit entries, actor
+//! `cli`). A revocation reaches running replicas through the database's NOTIFY.
+
+use chrono::{Duration, Utc};
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::{cli_actor, connect, error_text, load_config};
+use crate::auth::api_keys::ApiKeys;
+use crate::errors::AppError;
+use crate::models::api_key::ApiKey;
+use crate::services::api_keys::{self, CreateApiKey};
+
+#[derive(Subcommand)]
+pub enum ApiKeysCommand {
+    /// Create a key for a tenant and print it (once: it cannot be shown again).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// What the key is for, e.g. ingest-worker.
+        #[arg(long)]
+        name: String,
+        /// The key stops working after this many days (never, when absent).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
+    },
+    /// List a tenant's keys (prefixes only, never the keys).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by its id (idempotent).
+    Revoke { key_id: Uuid },
+}
+
+fn when(at: Option<chrono::DateTime<Utc>>) -> String {
+    at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn status(key: &ApiKey) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= Utc::now()) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
+    let config = load_config()?;
+    let mut conn = connect(&config.database).await?;
+    let actor = cli_actor();
+    let tenant_error = |tenant: &str| {
+        let tenant = tenant.to_owned();
+        move |e| match e {
+            AppError::NotFound(_) => format!("no tenant with id {tenant}"),
+            other => error_text(other),
+        }
+    };
+    match command {
+        ApiKeysCommand::Create {
+            tenant,
+            name,
+            expires_in_days,
+        } => {
+            // Only the key derivation is used here; the pool stays unopened.
+            let pool = crate::db::build_pool(&config.database)?;
+            let keys = ApiKeys::new(pool, &config.keys);
+            let input = CreateApiKey {
+                name,
+                expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+            };
+            let created = api_keys::create(&mut conn, &keys, &actor, &tenant, input)
+                .await
+                .map_err(tenant_error(&tenant))?;
+            let row = &created.row;
+            println!(
+                "api-keys: created {} ({}) for tenant {}, expires {}",
+                row.id,
+                row.name,
+                row.tenant_id,
+                when(row.expires_at)
+            );
+            println!("api-keys: the key is shown once; store it now:");
+            println!("{}", created.plaintext.expose_secret());
+        }
+        ApiKeysCommand::List { tenant } => {
+            let list = api_keys::list(&mut conn, &tenant)
+                .await
+                .map_err(tenant_error(&tenant))?;
+            println!(
+                "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  last used",
+                "id", "prefix", "name", "status", "created", "expires"
+            );
+            for k in &list {
+                println!(
+                    "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {}",
+                    k.id,
+                    k.prefix,
+                    k.name,
+                    status(k),
+                    when(Some(k.created_at)),
+                    when(k.expires_at),
+                    when(k.last_used_at)
+                );
+            }
+            println!("api-keys: {} key(s) for tenant {tenant}", list.len());
+        }
+        ApiKeysCommand::Revoke { key_id } => {
+            let key = api_keys::revoke(&mut conn, &actor, None, key_id)
+                .await
+                .map_err(|e| match e {
+                    AppError::NotFound(_) => format!("no API key with id {key_id}"),
+                    other => error_text(other),
+                })?;
+            println!(
+                "api-keys: {} ({}) of tenant {} is revoked (since {})",
+                key.id,
+                key.prefix,
+                key.tenant_id,
+                when(key.revoked_at)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,407 @@
+//! `tenantgate demo`: the README's "run" command. Needs nothing but a local Postgres.
+//!
+//! - Without `DATABASE_URL` it uses `postgres://postgres@127.0.0.1:5432/tenantgate_demo`,
+//!   creating that database when it is missing.
+//! - Without `SECRET_KEY` / `JWT_SECRET_KEY` it makes keys for this run only, and says so.
+//!   Without `HOST` it listens on 127.0.0.1 only (the demo prints credentials); tokens it
+//!   prints last 12 hours unless `ACCESS_TOKEN_EXPIRE_MINUTES` says otherwise.
+//! - It migrates, then creates or refreshes (so a second run starts just as cleanly) a demo
+//!   superuser, two tenants on the built-in retriever (`acme`, `globex`) with their own system
+//!   prompts and documents, a user and an API key per tenant; prints tokens, keys, the
+//!   superuser's credentials and curl lines; then serves until SIGTERM / Ctrl-C.
+//!
+//! The configuration is filled in a map handed to `Config::from_env`, never by changing the
+//! process environment.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::errors::AppError;
+use crate::models::api_key::NewApiKey;
+use crate::schema::api_keys;
+use crate::secrets::SecretKey;
+use crate::services::audit::Actor;
+use crate::services::documents::{self, NewDocument};
+use crate::services::tenants::{self, CreateTenant, UpdateTenant};
+use crate::services::users::{self, CreateUser, UpdateUser};
+use crate::state::AppState;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantgate_demo";
+const ADMIN_EMAIL: &str = "admin@demo.example.com";
+const KEY_NAME: &str = "demo";
+
+struct DemoTenant {
+    id: &'static str,
+    name: &'static str,
+    prompt: &'static str,
+    documents: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const TENANTS: [DemoTenant; 2] = [
+    DemoTenant {
+        id: "acme",
+        name: "Acme Corporation",
+        prompt: "You are Acme's cheerful support assistant. Answer questions about Acme products \
+                 from the provided context, cite the passages you use, and never make up prices.",
+        documents: &[
+            (
+                "rocket-skates",
+                "Rocket skates",
+                "Acme rocket skates reach 90 km/h in four seconds. Each pair ships with a \
+                 helmet and a spare fuel cell. Price: 149 dollars. Not for use near cliffs.",
+            ),
+            (
+                "anvils",
+                "Anvils",
+                "Acme anvils are forged from a single block of steel and weigh 50 kg. They are \
+                 shipped by freight only; parachute delivery was discontinued in 1952.",
+            ),
+            (
+                "returns",
+                "Return policy",
+                "Acme products can be returned within 30 days with the receipt. Products that \
+                 exploded are replaced free of charge after an incident report.",
+            ),
+            (
+                "shipping",
+                "Shipping",
+                "Acme ships anywhere in the desert within two days. Orders above 100 dollars \
+                 ship free. Tracking numbers arrive by carrier pigeon and by email.",
+            ),
+        ],
+    },
+    DemoTenant {
+        id: "globex",
+        name: "Globex Corporation",
+        prompt: "You are the Globex HR assistant. Answer employees' questions about Globex \
+                 policies from the provided context only, in a formal tone.",
+        documents: &[
+            (
+                "vacation",
+                "Vacation policy",
+                "Globex employees receive 25 vacation days per year. Up to 5 unused days carry \
+                 over to the next year. Requests go to your manager two weeks in advance.",
+            ),
+            (
+                "hammocks",
+                "Hammock program",
+                "Every Globex campus has a hammock room on the third floor. Naps of up to 20 \
+                 minutes are encouraged after lunch; book a hammock in the intranet.",
+            ),
+            (
+                "expenses",
+                "Travel expenses",
+                "Globex reimburses economy flights, trains and hotel nights up to 180 euros. \
+                 Submit receipts within 30 days through the expense portal.",
+            ),
+        ],
+    },
+];
+
+fn is_set(env: &HashMap<String, String>, name: &str) -> bool {
+    env.get(name).is_some_and(|v| !v.trim().is_empty())
+}
+
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The demo's configuration: the environment with defaults filled in, and what was filled.
+fn demo_env() -> (HashMap<String, String>, Vec<&'static str>, bool) {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    let mut notes = Vec::new();
+    let default_database = !is_set(&env, "DATABASE_URL");
+    if default_database {
+        env.insert("DATABASE_URL".into(), DEFAULT_DATABASE_URL.into());
+    }
+    if !is_set(&env, "SECRET_KEY") {
+        env.insert("SECRET_KEY".into(), SecretKey::generate_hex());
+        notes.push(
+            "SECRET_KEY is not set: using a key made for this run only (API keys and Pinecone \
+             keys stored now stop working after a restart; set SECRET_KEY to keep them)",
+        );
+    }
+    let hmac = env
+        .get("ALGORITHM")
+        .is_none_or(|a| a.trim().is_empty() || a.trim().starts_with("HS"));
+    if hmac && !is_set(&env, "JWT_SECRET_KEY") {
+        env.insert("JWT_SECRET_KEY".into(), SecretKey::generate_hex());
+        notes.push(
+            "JWT_SECRET_KEY is not set: using a key made for this run only (the tokens below \
+             stop working after a restart)",
+        );
+    }
+    env.entry("HOST".into())
+        .or_insert_with(|| "127.0.0.1".into());
+    env.entry("ACCESS_TOKEN_EXPIRE_MINUTES".into())
+        .or_insert_with(|| "720".into());
+    (env, notes, default_database)
+}
+
+/// Creates the database `url` names when it does not exist (only for the default URL).
+async fn ensure_database(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("bad database URL: {e}"))?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    let mut maintenance = parsed.clone();
+    maintenance.set_path("/postgres");
+    let target = crate::db::describe_url(url);
+    let (client, connection) = tokio_postgres::connect(maintenance.as_str(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| {
+            format!(
+                "could not connect to Postgres at {target} ({e}); start a local Postgres \
+                     or set DATABASE_URL"
+            )
+        })?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| format!("could not look for database {name}: {e}"))?
+        .is_some();
+    if !exists {
+        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match client.batch_execute(&statement).await {
+            Ok(()) => println!("demo: created database {name}"),
+            // Another demo started at the same moment made it first.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(format!("could not create database {name}: {e}")),
+        }
+    }
+    driver.abort();
+    Ok(())
+}
+
+async fn upsert_user(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    email: &str,
+    password: &str,
+    tenant_id: Option<&str>,
+    superuser: bool,
+) -> Result<Uuid, AppError> {
+    match users::find_by_email(conn, email).await {
+        Ok(user) => {
+            let changes = UpdateUser {
+                email: None,
+                password: Some(SecretString::from(password.to_owned())),
+                tenant_id: Some(tenant_id.map(str::to_owned)),
+                is_superuser: Some(superuser),
+                is_active: Some(true),
+            };
+            Ok(users::update(conn, actor, user.id, changes).await?.id)
+        }
+        Err(AppError::NotFound(_)) => {
+            let input = CreateUser {
+                email: email.to_owned(),
+                password: SecretString::from(password.to_owned()),
+                tenant_id: tenant_id.map(str::to_owned),
+                is_superuser: superuser,
+                is_active: Some(true),
+            };
+            Ok(users::create(conn, actor, input).await?.id)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn upsert_tenant(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    tenant: &DemoTenant,
+) -> Result<(), AppError> {
+    let input = CreateTenant {
+        id: tenant.id.into(),
+        name: tenant.name.into(),
+        system_prompt: Some(tenant.prompt.into()),
+        retriever: Some("builtin".into()),
+        pinecone_environment: None,
+        pinecone_index_name: None,
+        pinecone_index_host: None,
+        pinecone_namespace: None,
+        pinecone_api_key: None,
+        is_active: Some(true),
+    };
+    let row = match tenants::create(conn, &state.config.keys, actor, input).await {
+        Ok(row) => row,
+        Err(AppError::Conflict(_)) => {
+            let changes = UpdateTenant {
+                name: Some(Some(tenant.name.into())),
+                is_active: Some(Some(true)),
+                system_prompt: Some(Some(tenant.prompt.into())),
+                retriever: Some(Some("builtin".into())),
+                ..UpdateTenant::default()
+            };
+            tenants::update(conn, &state.config.keys, actor, tenant.id, changes).await?
+        }
+        Err(other) => return Err(other),
+    };
+    state.tenants.announce(&row.id, row.version).await;
+    Ok(())
+}
+
+/// A fresh API key named `demo` for the tenant (earlier demo keys are removed).
+async fn replace_api_key(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    tenant_id: &str,
+) -> Result<SecretString, AppError> {
+    diesel::delete(
+        api_keys::table
+            .filter(api_keys::tenant_id.eq(tenant_id))
+            .filter(api_keys::name.eq(KEY_NAME)),
+    )
+    .execute(conn)
+    .await?;
+    let generated = state.api_keys.generate();
+    diesel::insert_into(api_keys::table)
+        .values(NewApiKey {
+            id: Uuid::new_v4(),
+            tenant_id: tenant_id.to_owned(),
+            name: KEY_NAME.to_owned(),
+            prefix: generated.prefix,
+            key_hash: generated.hash,
+            expires_at: None,
+        })
+        .execute(conn)
+        .await?;
+    Ok(generated.plaintext)
+}
+
+struct Seeded {
+    admin_password: String,
+    /// Per tenant: id, token, API key.
+    tenants: Vec<(&'static str, String, SecretString)>,
+}
+
+async fn seed(state: &AppState) -> Result<Seeded, AppError> {
+    let actor = Actor {
+        name: "demo".into(),
+        request_id: None,
+    };
+    let mut pooled = state.pool.get().await?;
+    let conn: &mut AsyncPgConnection = &mut pooled;
+    let admin_password = random_password();
+    upsert_user(conn, &actor, ADMIN_EMAIL, &admin_password, None, true).await?;
+    let mut seeded = Vec::new();
+    for tenant in &TENANTS {
+        upsert_tenant(state, conn, &actor, tenant).await?;
+        let email = format!("demo-{}@demo.example.com", tenant.id);
+        let user_id = upsert_user(
+            conn,
+            &actor,
+            &email,
+            &random_password(),
+            Some(tenant.id),
+            false,
+        )
+        .await?;
+        let (token, _) = state
+            .tokens
+            .issue(&user_id.to_string(), &email, Some(tenant.id))?;
+        let key = replace_api_key(state, conn, tenant.id).await?;
+        let context = state.tenants.get(tenant.id).await?;
+        let docs = tenant
+            .documents
+            .iter()
+            .map(|(id, title, text)| NewDocument {
+                id: Some((*id).into()),
+                title: Some((*title).into()),
+                text: (*text).into(),
+                source: Some(format!("demo://{}/{id}", tenant.id)),
+                metadata: Some(json!({"demo": true})),
+            })
+            .collect();
+        documents::ingest(context.retriever.as_ref(), docs).await?;
+        seeded.push((tenant.id, token, key));
+    }
+    Ok(Seeded {
+        admin_password,
+        tenants: seeded,
+    })
+}
+
+fn print_banner(base: &str, seeded: &Seeded, notes: &[&str]) {
+    for note in notes {
+        println!("note: {note}");
+    }
+    println!();
+    println!("tenantgate demo: serving on {base}");
+    println!();
+    println!(
+        "superuser: {ADMIN_EMAIL}  password: {}",
+        seeded.admin_password
+    );
+    println!("tenants:   acme, globex (built-in retriever, a few documents each)");
+    println!();
+    println!("# paste these into a shell:");
+    println!("export TG={base}");
+    for (id, token, key) in &seeded.tenants {
+        let upper = id.to_uppercase();
+        println!("export {upper}_TOKEN={token}");
+        println!("export {upper}_KEY={}", key.expose_secret());
+    }
+    println!();
+    println!("curl -s $TG/tenant -H \"Authorization: Bearer $ACME_TOKEN\"");
+    println!(
+        "curl -s $TG/search -H \"Authorization: Bearer $ACME_TOKEN\" -H 'Content-Type: application/json' -d '{{\"query\": \"rocket skates price\"}}'"
+    );
+    println!(
+        "curl -s $TG/search -H \"Authorization: Bearer $GLOBEX_TOKEN\" -H 'Content-Type: application/json' -d '{{\"query\": \"vacation days\"}}'"
+    );
+    println!(
+        "curl -s $TG/chat -H \"Authorization: Bearer $GLOBEX_TOKEN\" -H 'Content-Type: application/json' -d '{{\"message\": \"How many vacation days do I get?\"}}'"
+    );
+    println!(
+        "curl -s $TG/documents -H \"X-API-Key: $ACME_KEY\" -H 'Content-Type: application/json' -d '{{\"documents\": [{{\"id\": \"note\", \"title\": \"Note\", \"text\": \"Acme dehydrated boulders: just add water.\"}}]}}'"
+    );
+    println!("curl -s $TG/documents -H \"X-API-Key: $ACME_KEY\"");
+    println!(
+        "curl -s $TG/auth/token -H 'Content-Type: application/json' -d '{{\"email\": \"{ADMIN_EMAIL}\", \"password\": \"{}\"}}'",
+        seeded.admin_password
+    );
+    println!("# then, with that access_token as $ADMIN_TOKEN:");
+    println!("curl -s $TG/admin/tenants -H \"Authorization: Bearer $ADMIN_TOKEN\"");
+    println!();
+}
+
+pub async fn run() -> Result<(), String> {
+    let (env, notes, default_database) = demo_env();
+    let config = Config::from_env(&env).map_err(|e| e.to_string())?;
+    crate::telemetry::init(&config.log);
+    let url = config.database.url.expose_secret().to_owned();
+    if default_database {
+        ensure_database(&url).await?;
+    }
+    let applied = crate::db::run_migrations(&url).await?;
+    if !applied.is_empty() {
+        println!("demo: applied {} migration(s)", applied.len());
+    }
+    let state = AppState::new(config)?;
+    let seeded = seed(&state).await.map_err(super::error_text)?;
+    let addr = SocketAddr::new(state.config.host, state.config.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("could not listen on {addr}: {e} (set PORT to use another port)"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let shown = if local.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
+    } else {
+        local
+    };
+    print_banner(&format!("http://{shown}"), &seeded, &notes);
+    crate::server::serve_on(listener, state, crate::server::shutdown_signal()).await
+}

@@ -1,0 +1,199 @@
+//! A tenant's documents in Postgres: the `documents` table, one row per chunk.
+//!
+//! Every statement runs inside a transaction that first calls [`scope_to_tenant`]: the
+//! transaction switches to the `tenantgate_tenant` role and records the tenant id, and the
+//! table's row-level security policy then hides every other tenant's rows. The role switch is
+//! what makes the policy bite: the gateway's own database user is often the table owner or a
+//! superuser, and superusers bypass RLS. Queries still say `WHERE tenant_id = …` (it lets
+//! Postgres use the primary key); the policy is the guard for the query that forgets.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::{ChunkedDocument, DocumentSummary};
+use crate::db::Pool;
+use crate::domain::TenantId;
+use crate::errors::{AppError, AppResult};
+use crate::models::document::NewChunk;
+use crate::schema::documents;
+
+/// Rows per `INSERT`: well below Postgres' 65535 bind parameters (7 per row).
+const INSERT_BATCH: usize = 1000;
+
+/// Limits the rest of the current transaction to `tenant_id`'s rows.
+///
+/// One round trip: `set_config('role', …, true)` is what `SET LOCAL ROLE` does (PostgREST
+/// switches roles the same way), and unlike `SET` it takes the tenant id as a bound parameter.
+/// Both settings end with the transaction, so a pooled connection never carries them over.
+pub async fn scope_to_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT set_config('role', 'tenantgate_tenant', true), \
+                set_config('tenantgate.tenant_id', $1, true)",
+    )
+    .bind::<Text, _>(tenant_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The documents of one tenant.
+#[derive(Clone)]
+pub struct DocumentStore {
+    pool: Pool,
+    tenant: TenantId,
+}
+
+#[derive(QueryableByName)]
+struct SummaryRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    title: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    source: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    metadata: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = BigInt)]
+    chunks: i64,
+}
+
+impl DocumentStore {
+    pub fn new(pool: Pool, tenant: TenantId) -> Self {
+        Self { pool, tenant }
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        self.tenant.as_str()
+    }
+
+    pub async fn conn(&self) -> AppResult<crate::db::PooledConnection> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Writes documents, each replacing every chunk of an earlier document with its id.
+    pub async fn replace(&self, docs: &[ChunkedDocument]) -> AppResult<()> {
+        let tenant = self.tenant.as_str();
+        let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        let rows: Vec<NewChunk<'_>> = docs
+            .iter()
+            .flat_map(|doc| {
+                doc.chunks
+                    .iter()
+                    .enumerate()
+                    .map(move |(n, text)| NewChunk {
+                        tenant_id: tenant,
+                        id: &doc.id,
+                        chunk: i32::try_from(n).unwrap_or(i32::MAX),
+                        title: doc.title.as_deref(),
+                        source: doc.source.as_deref(),
+                        content: text,
+                        metadata: &doc.metadata,
+                    })
+            })
+            .collect();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        conn.transaction(async |conn| {
+            scope_to_tenant(conn, tenant).await?;
+            diesel::delete(
+                documents::table
+                    .filter(documents::tenant_id.eq(tenant))
+                    .filter(documents::id.eq_any(&ids)),
+            )
+            .execute(conn)
+            .await?;
+            for batch in rows.chunks(INSERT_BATCH) {
+                diesel::insert_into(documents::table)
+                    .values(batch)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok::<_, AppError>(())
+        })
+        .await
+    }
+
+    /// How many chunks each of `ids` has now (absent: none).
+    pub async fn chunk_counts(&self, ids: &[&str]) -> AppResult<HashMap<String, i64>> {
+        let tenant = self.tenant.as_str();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let counts: Vec<(String, i64)> = conn
+            .transaction(async |conn| {
+                scope_to_tenant(conn, tenant).await?;
+                documents::table
+                    .filter(documents::tenant_id.eq(tenant))
+                    .filter(documents::id.eq_any(ids))
+                    .group_by(documents::id)
+                    .select((documents::id, diesel::dsl::count_star()))
+                    .load(conn)
+                    .await
+                    .map_err(AppError::from)
+            })
+            .await?;
+        Ok(counts.into_iter().collect())
+    }
+
+    /// One entry per document, ordered by id.
+    pub async fn list(&self, limit: i64, offset: i64) -> AppResult<Vec<DocumentSummary>> {
+        let tenant = self.tenant.as_str();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let rows: Vec<SummaryRow> = conn
+            .transaction(async |conn| {
+                scope_to_tenant(conn, tenant).await?;
+                // Chunk 0 carries the document's fields; the count walks the primary key.
+                diesel::sql_query(
+                    "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \
+                            (SELECT count(*) FROM documents c \
+                              WHERE c.tenant_id = d.tenant_id AND c.id = d.id) AS chunks \
+                       FROM documents d \
+                      WHERE d.tenant_id = $1 AND d.chunk = 0 \
+                      ORDER BY d.id \
+                      LIMIT $2 OFFSET $3",
+                )
+                .bind::<Text, _>(tenant)
+                .bind::<BigInt, _>(limit)
+                .bind::<BigInt, _>(offset)
+                .load(conn)
+                .await
+                .map_err(AppError::from)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DocumentSummary {
+                id: r.id,
+                title: r.title,
+                source: r.source,
+                metadata: r.metadata,
+                chunks: r.chunks,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    /// Deletes every chunk of document `id`; returns how many there were.
+    pub async fn delete(&self, id: &str) -> AppResult<usize> {
+        let tenant = self.tenant.as_str();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        conn.transaction(async |conn| {
+            scope_to_tenant(conn, tenant).await?;
+            diesel::delete(
+                documents::table
+                    .filter(documents::tenant_id.eq(tenant))
+                    .filter(documents::id.eq(id)),
+            )
+            .execute(conn)
+            .await
+            .map_err(AppError::from)
+        })
+        .await
+    }
+}

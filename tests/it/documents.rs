@@ -1,0 +1,448 @@
+//! Documents: ingestion, listing and deletion per tenant; who may write; body limits.
+
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::harness::{TestApp, now};
+
+/// A tenant API key, inserted directly (as `tenantgate api-keys create` would).
+pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
+    use secrecy::ExposeSecret;
+    let generated = app.state.api_keys.generate();
+    let mut conn = app.conn().await;
+    diesel::insert_into(tenantgate::schema::api_keys::table)
+        .values(tenantgate::models::api_key::NewApiKey {
+            id: Uuid::new_v4(),
+            tenant_id: tenant_id.to_owned(),
+            name: "tests".to_owned(),
+            prefix: generated.prefix.clone(),
+            key_hash: generated.hash.clone(),
+            expires_at: None,
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert api key");
+    generated.plaintext.expose_secret().to_owned()
+}
+
+/// A token of an active superuser that also names `tenant_id` (superusers may write documents).
+pub async fn superuser_token_for(app: &TestApp, tenant_id: &str) -> String {
+    let id = app
+        .create_user(
+            &format!("root-{}@example.com", Uuid::new_v4().simple()),
+            None,
+            true,
+        )
+        .await;
+    app.token_with_claims(
+        json!({"sub": id.to_string(), "tenant_id": tenant_id, "exp": now() + 600}),
+    )
+}
+
+/// Posts documents with the tenant's API key; returns the 201 body.
+pub async fn ingest(app: &TestApp, key: &str, documents: Value) -> Value {
+    let response = app
+        .post("/documents")
+        .api_key(key)
+        .json(&json!({"documents": documents}))
+        .send()
+        .await;
+    response.assert_status(201);
+    response.json()
+}
+
+fn ids_of(list: &Value) -> Vec<String> {
+    list["documents"]
+        .as_array()
+        .expect("documents array")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_list_replace_delete() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let key = api_key_for(&app, "acme").await;
+    let long = "Anvils are heavy. Rockets are fast. ".repeat(100);
+    let created = ingest(
+        &app,
+        &key,
+        json!([
+            {"id": "guide", "title": "Guide", "text": long, "source": "guide.md", "metadata": {"lang": "en"}},
+            {"text": "A note without an id."},
+        ]),
+    )
+    .await;
+    let ids: Vec<&str> = created["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], "guide");
+    assert!(Uuid::parse_str(ids[1]).is_ok(), "generated id {}", ids[1]);
+    let chunks = created["chunks"].as_u64().expect("chunks");
+    assert!(
+        chunks >= 5,
+        "a 3600-character text makes several chunks: {chunks}"
+    );
+
+    let reader = app.tenant_token("acme");
+    let list = app.get("/documents").bearer(&reader).send().await;
+    list.assert_status(200);
+    let list = list.json();
+    let mut listed = ids_of(&list);
+    listed.sort();
+    let mut expected = vec!["guide".to_owned(), ids[1].to_owned()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    let guide = list["documents"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["id"] == "guide")
+        .expect("guide");
+    assert_eq!(guide["title"], "Guide");
+    assert_eq!(guide["source"], "guide.md");
+    assert_eq!(guide["chunks"].as_u64(), Some(chunks - 1));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(guide["created_at"].as_str().expect("time")).is_ok()
+    );
+
+    // Posting the id again replaces the document: one chunk now, the old text gone.
+    let replaced = ingest(
+        &app,
+        &key,
+        json!([{"id": "guide", "title": "Guide v2", "text": "Short and new."}]),
+    )
+    .await;
+    assert_eq!(replaced, json!({"ids": ["guide"], "chunks": 1}));
+    let list = app.get("/documents").bearer(&reader).send().await.json();
+    let guide = list["documents"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["id"] == "guide")
+        .expect("guide");
+    assert_eq!(guide["chunks"], 1);
+    assert_eq!(guide["title"], "Guide v2");
+    let old = app
+        .post("/search")
+        .bearer(&reader)
+        .json(&json!({"query": "anvils"}))
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        old["matches"],
+        json!([]),
+        "replaced text is no longer searchable"
+    );
+
+    app.delete("/documents/guide")
+        .api_key(&key)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/guide")
+        .api_key(&key)
+        .send()
+        .await
+        .assert_error(404, "not_found");
+    let list = app.get("/documents").bearer(&reader).send().await.json();
+    assert_eq!(ids_of(&list), vec![ids[1].to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_are_scoped_to_their_tenant() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    app.seed_tenant("globex", None).await;
+    let acme = api_key_for(&app, "acme").await;
+    let globex = api_key_for(&app, "globex").await;
+    ingest(&app, &acme, json!([{"id": "faq", "text": "Acme sells anvils."}, {"id": "acme-only", "text": "Secret anvil plans."}])).await;
+    ingest(
+        &app,
+        &globex,
+        json!([{"id": "faq", "text": "Globex sells hammocks."}]),
+    )
+    .await;
+
+    // Another tenant's document answers exactly like a missing one.
+    let foreign = app
+        .delete("/documents/acme-only")
+        .api_key(&globex)
+        .send()
+        .await;
+    foreign.assert_error(404, "not_found");
+    let missing = app.delete("/documents/nope").api_key(&globex).send().await;
+    assert_eq!(foreign.json(), missing.json());
+    // The same id in two tenants: globex deletes its own faq only.
+    app.delete("/documents/faq")
+        .api_key(&globex)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/faq")
+        .api_key(&globex)
+        .send()
+        .await
+        .assert_error(404, "not_found");
+
+    // acme's faq survived globex's delete.
+    let list = app.get("/documents").api_key(&acme).send().await.json();
+    assert_eq!(
+        ids_of(&list),
+        vec!["acme-only".to_owned(), "faq".to_owned()]
+    );
+    let hits = app
+        .post("/search")
+        .api_key(&acme)
+        .json(&json!({"query": "sells"}))
+        .send()
+        .await
+        .json();
+    assert_eq!(hits["matches"][0]["id"], "faq");
+    let globex_list = app.get("/documents").api_key(&globex).send().await.json();
+    assert_eq!(globex_list["documents"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writing_needs_an_api_key_or_a_superuser() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let doc = json!({"documents": [{"id": "d1", "text": "Writers only."}]});
+
+    // A plain tenant user (from an identity provider, or a user row) may read, not write.
+    let user = app.tenant_token("acme");
+    app.post("/documents")
+        .bearer(&user)
+        .json(&doc)
+        .send()
+        .await
+        .assert_error(403, "forbidden");
+    let member = format!("member-{}@example.com", Uuid::new_v4().simple());
+    app.create_user(&member, Some("acme"), false).await;
+    let member_token = app.login_as(&member).await;
+    app.post("/documents")
+        .bearer(&member_token)
+        .json(&doc)
+        .send()
+        .await
+        .assert_error(403, "forbidden");
+    app.delete("/documents/d1")
+        .bearer(&member_token)
+        .send()
+        .await
+        .assert_error(403, "forbidden");
+    app.get("/documents")
+        .bearer(&member_token)
+        .send()
+        .await
+        .assert_status(200);
+
+    // A superuser's token naming the tenant may.
+    let root = superuser_token_for(&app, "acme").await;
+    app.post("/documents")
+        .bearer(&root)
+        .json(&doc)
+        .send()
+        .await
+        .assert_status(201);
+    app.delete("/documents/d1")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_status(204);
+
+    // A key of another tenant writes to its own tenant, never to acme.
+    app.seed_tenant("globex", None).await;
+    let globex = api_key_for(&app, "globex").await;
+    app.post("/documents")
+        .api_key(&globex)
+        .json(&doc)
+        .send()
+        .await
+        .assert_status(201);
+    let acme_list = app.get("/documents").bearer(&user).send().await.json();
+    assert_eq!(acme_list["documents"], json!([]));
+
+    // No credential at all.
+    app.post("/documents")
+        .json(&doc)
+        .send()
+        .await
+        .assert_error(401, "missing_token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_documents_are_422_with_fields() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let key = api_key_for(&app, "acme").await;
+    let empty = app
+        .post("/documents")
+        .api_key(&key)
+        .json(&json!({"documents": []}))
+        .send()
+        .await;
+    empty.assert_error(422, "validation_error");
+    assert_eq!(empty.json()["errors"][0]["field"], "documents");
+    let blank = app
+        .post("/documents")
+        .api_key(&key)
+        .json(&json!({"documents": [{"text": "ok"}, {"text": "   "}]}))
+        .send()
+        .await;
+    blank.assert_error(422, "validation_error");
+    assert_eq!(blank.json()["errors"][0]["field"], "documents[1].text");
+    let missing = app
+        .post("/documents")
+        .api_key(&key)
+        .json(&json!({"documents": [{"title": "t"}]}))
+        .send()
+        .await;
+    missing.assert_error(422, "validation_error");
+    let metadata = app
+        .post("/documents")
+        .api_key(&key)
+        .json(&json!({"documents": [{"text": "x", "metadata": "not an object"}]}))
+        .send()
+        .await;
+    metadata.assert_error(422, "validation_error");
+    assert_eq!(
+        metadata.json()["errors"][0]["field"],
+        "documents[0].metadata"
+    );
+    // Nothing was stored by the failed requests.
+    let list = app.get("/documents").api_key(&key).send().await.json();
+    assert_eq!(list["documents"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_ingestion_is_413() {
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "4096")
+        .build()
+        .await;
+    app.seed_tenant("acme", None).await;
+    let key = api_key_for(&app, "acme").await;
+    let big = json!({"documents": [{"text": "word ".repeat(2000)}]});
+    app.post("/documents")
+        .api_key(&key)
+        .json(&big)
+        .send()
+        .await
+        .assert_error(413, "payload_too_large");
+    let small = json!({"documents": [{"text": "word ".repeat(100)}]});
+    app.post("/documents")
+        .api_key(&key)
+        .json(&small)
+        .send()
+        .await
+        .assert_status(201);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ingest_command_stores_files_and_folders() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("docs/deeper")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("docs/guide.md"),
+        "# Launch guide\n\nCount down from ten, then ignite.",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("docs/deeper/notes.txt"),
+        "Zeppelin storage notes.",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("docs/picture.png"), [0u8, 159, 146, 150]).expect("write");
+    std::fs::write(
+        dir.path().join("single.txt"),
+        "A lone file about gyroscopes.",
+    )
+    .expect("write");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+            .args(["ingest", "--tenant", "acme", "docs", "single.txt"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.db.url)
+            .env("SECRET_KEY", crate::harness::SECRET_KEY)
+            .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+            .current_dir(dir.path())
+            .output()
+            .expect("run ingest")
+    };
+    let output = run();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("stored 3 document(s), 3 chunk(s) for tenant acme"),
+        "{stdout}"
+    );
+    // Again: the same ids, so the documents are replaced, not doubled.
+    assert!(run().status.success());
+
+    let token = app.tenant_token("acme");
+    let list = app.get("/documents").bearer(&token).send().await.json();
+    assert_eq!(
+        ids_of(&list),
+        vec!["docs/deeper/notes.txt", "docs/guide.md", "single.txt"]
+    );
+    let guide = &list["documents"][1];
+    assert_eq!(guide["title"], "Launch guide");
+    assert_eq!(guide["source"], "docs/guide.md");
+    // Ids with slashes delete as they are, or percent-encoded.
+    let root = superuser_token_for(&app, "acme").await;
+    app.delete("/documents/single.txt")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/docs%2Fguide.md")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_status(204);
+    app.delete("/documents/docs/guide.md")
+        .bearer(&root)
+        .send()
+        .await
+        .assert_error(404, "not_found");
+    let found = app
+        .post("/search")
+        .bearer(&token)
+        .json(&json!({"query": "zeppelin"}))
+        .send()
+        .await
+        .json();
+    assert_eq!(found["matches"][0]["id"], "docs/deeper/notes.txt");
+
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["ingest", "--tenant", "nobody", "single.txt"])
+        .env_clear()
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", crate::harness::SECRET_KEY)
+        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+        .current_dir(dir.path())
+        .output()
+        .expect("run ingest");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("tenant nobody"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}

@@ -1,0 +1,43 @@
+//! Running the `tenantgate` binary against a test's database, as a deployer would.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use super::{JWT_SECRET, SECRET_KEY};
+
+/// `tenantgate <args>` with only the test database's configuration in its environment (never
+/// the developer's own `.env`), `stdin` written to its standard input.
+pub fn run(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("JWT_SECRET_KEY", JWT_SECRET)
+        .current_dir(std::env::temp_dir())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tenantgate");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for tenantgate")
+}
+
+/// Like `run`, and asserts success; returns standard output.
+#[track_caller]
+pub fn ok(database_url: &str, args: &[&str], stdin: &str) -> String {
+    let output = run(database_url, args, stdin);
+    assert!(
+        output.status.success(),
+        "tenantgate {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
