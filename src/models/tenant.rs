@@ -168,3 +168,12 @@ impl From<Tenant> for TenantView {
         }
     }
 }
+
+/// `GET /tenant`: what a tenant's own callers may see of it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantInfo {
+    pub id: String,
+    pub name: String,
+    pub system_prompt: Option<String>,
+    pub retriever: RetrieverKind,
+}

@@ -1,29 +1,21 @@
 //! `GET /tenant`: the caller's tenant, straight from the tenant context (no database read).
 
-use axum::Json;
-use serde::{Deserialize, Serialize};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 
 use crate::auth::extractors::Tenant;
-use crate::models::tenant::RetrieverKind;
-
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TenantInfo {
-    pub id: String,
-    pub name: String,
-    pub system_prompt: Option<String>,
-    pub retriever: RetrieverKind,
-}
+pub use crate::models::tenant::TenantInfo;
 
 #[utoipa::path(get, path = "/tenant", tag = "tenant", security(("bearer" = []), ("api_key" = [])), responses(
     (status = 200, body = TenantInfo),
     (status = 401, body = crate::errors::ErrorBody),
     (status = 403, description = "no_tenant or tenant_unavailable", body = crate::errors::ErrorBody),
 ))]
-pub async fn show(Tenant(tenant): Tenant) -> Json<TenantInfo> {
-    Json(TenantInfo {
-        id: tenant.id.to_string(),
-        name: tenant.name.clone(),
-        system_prompt: tenant.system_prompt.clone(),
-        retriever: tenant.settings.retriever,
-    })
+pub async fn show(Tenant(tenant): Tenant) -> Response {
+    // Serialised once when the context was built: a request copies a reference-counted buffer.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        tenant.info_json.clone(),
+    )
+        .into_response()
 }

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
-use crate::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant};
+use crate::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant, TenantInfo};
 use crate::retrieval::{RetrievalDeps, Retriever};
 use crate::secrets::{KeyRing, SecretSlot};
 
@@ -35,6 +35,8 @@ pub struct TenantContext {
     pub effective_prompt: Arc<str>,
     pub settings: TenantSettings,
     pub retriever: Arc<dyn Retriever>,
+    /// `GET /tenant`'s body, serialised once per context.
+    pub info_json: bytes::Bytes,
 }
 
 impl std::fmt::Debug for TenantContext {
@@ -87,7 +89,17 @@ impl TenantContext {
             Some(prompt) if !prompt.trim().is_empty() => Arc::from(prompt.as_str()),
             _ => default_prompt.clone(),
         };
+        let info = TenantInfo {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            system_prompt: row.system_prompt.clone(),
+            retriever: retriever_kind,
+        };
+        let info_json = serde_json::to_vec(&info)
+            .map_err(AppError::internal)?
+            .into();
         Ok(Self {
+            info_json,
             id,
             name: row.name,
             version: row.version,

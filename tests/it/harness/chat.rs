@@ -338,6 +338,7 @@ pub fn router_with_retriever(
             },
         },
         retriever,
+        info_json: bytes::Bytes::new(),
     });
     let caller = Caller::User(Arc::new(VerifiedToken {
         sub: Some("user-1".to_owned()),
