@@ -24,7 +24,7 @@
 //! | `HOST` / `PORT` | 0.0.0.0 / 8000 | listen address |
 //! | `LOG_LEVEL` / `RUST_LOG` / `LOG_FORMAT` | info / - / pretty | logging |
 //! | `TENANT_CACHE_TTL_SECONDS` / `TENANT_CACHE_CAPACITY` | 60 / 10000 | tenant cache |
-//! | `REQUEST_TIMEOUT_SECONDS` | 30 | whole-request timeout (streams excepted) |
+//! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
@@ -431,7 +431,7 @@ impl Config {
             log: LogConfig::from_env(env),
             tenant_cache_ttl: positive_seconds(env, "TENANT_CACHE_TTL_SECONDS", 60)?,
             tenant_cache_capacity,
-            request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 30)?,
+            request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
             max_body_bytes,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
