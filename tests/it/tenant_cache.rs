@@ -246,3 +246,29 @@ async fn rotation_keeps_every_secret_readable_and_can_stop_half_way() {
             .assert_status(200);
     }
 }
+
+/// After the listener reconnects it clears the cache; every tenant loads again, in a loop too.
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_load_again_after_the_cache_is_cleared() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    app.seed_tenant("globex", None).await;
+    for _ in 0..200 {
+        app.state.tenants.clear();
+        app.state
+            .tenants
+            .get("globex")
+            .await
+            .expect("globex after a clear");
+    }
+    app.state
+        .tenants
+        .get("acme")
+        .await
+        .expect("acme after the clears");
+    app.get("/tenant")
+        .bearer(&app.tenant_token("acme"))
+        .send()
+        .await
+        .assert_status(200);
+}
