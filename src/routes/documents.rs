@@ -65,7 +65,7 @@ pub async fn list(
     Tenant(tenant): Tenant,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> AppResult<Json<DocumentList>> {
-    let (limit, offset) = crate::routes::admin::page(query.limit, query.offset)?;
+    let (limit, offset) = crate::routes::page(query.limit, query.offset)?;
     let documents = tenant.retriever.list(limit, offset).await?;
     Ok(Json(DocumentList { documents }))
 }

@@ -14,7 +14,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::errors::{AppError, FieldError};
+use crate::errors::{AppError, AppResult, FieldError};
 
 /// `Json<T>` whose rejections speak the contract: malformed JSON, a wrong content type or a
 /// field of the wrong type is 422 `validation_error` with the offending field when known;
@@ -99,4 +99,17 @@ where
             Err(rejection) => Err(AppError::validation("query", rejection.body_text())),
         }
     }
+}
+
+/// `limit` (default 100, 1–1000) and `offset` (default 0) of a list.
+pub fn page(limit: Option<i64>, offset: Option<i64>) -> AppResult<(i64, i64)> {
+    let limit = limit.unwrap_or(100);
+    let offset = offset.unwrap_or(0);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::validation("limit", "must be between 1 and 1000"));
+    }
+    if offset < 0 {
+        return Err(AppError::validation("offset", "must not be negative"));
+    }
+    Ok((limit, offset))
 }

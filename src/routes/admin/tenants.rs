@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{actor, page};
+use super::actor;
 use crate::auth::extractors::Superuser;
 use crate::errors::AppResult;
 use crate::models::tenant::{Tenant, TenantView};
-use crate::routes::{ValidJson, ValidQuery};
+use crate::routes::{ValidJson, ValidQuery, page};
 use crate::services::tenants::{self as service, CreateTenant, UpdateTenant};
 use crate::state::AppState;
 

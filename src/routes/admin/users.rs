@@ -8,11 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{actor, page};
+use super::actor;
 use crate::auth::extractors::Superuser;
 use crate::errors::{AppError, AppResult, ErrorBody};
 use crate::models::user::UserView;
-use crate::routes::{ValidJson, ValidQuery};
+use crate::routes::{ValidJson, ValidQuery, page};
 use crate::services::users::{self as service, CreateUser, UpdateUser};
 use crate::state::AppState;
 
