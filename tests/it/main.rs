@@ -17,3 +17,4 @@ mod pinecone;
 mod retrieval;
 mod sdk;
 mod tenant_cache;
+mod walkthrough;
