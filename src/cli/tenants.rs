@@ -7,6 +7,8 @@ use super::{cli_actor, connect, error_text, load_config, read_stdin_secret};
 use crate::models::tenant::{Tenant, TenantView};
 use crate::services::tenants::{self, CreateTenant};
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum TenantsCommand {
     /// Create a tenant.
