@@ -9,6 +9,7 @@
 //! - `retrieval`: the `Retriever` trait and its backends; `llm`: the OpenAI-compatible chat client.
 //! - `routes`: one module per resource; `router`: every route; `middleware`: the tower stack.
 //! - `limits`: request limits per tenant and key (local or shared through Redis).
+//! - `usage`: usage metering per tenant, day and model, and monthly token budgets.
 //! - `server`: binding, background tasks, graceful shutdown; `cli`: the command line.
 
 pub mod auth;
@@ -33,3 +34,4 @@ pub mod services;
 pub mod state;
 pub mod telemetry;
 pub mod tenants;
+pub mod usage;

@@ -4,8 +4,8 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::admin::{api_keys, audit, tenants, users};
-use crate::routes::{chat, documents, health, openai, search, session, tenant};
+use crate::routes::admin::{api_keys, audit, tenants, usage as admin_usage, users};
+use crate::routes::{chat, documents, health, openai, search, session, tenant, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,9 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant};
         users::update,
         users::deactivate,
         audit::list,
+        admin_usage::show,
+        admin_usage::list,
+        usage::show,
         search::search,
         documents::create,
         documents::list,

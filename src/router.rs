@@ -14,7 +14,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, chat, documents, health, openai, search, session, tenant};
+use crate::routes::{admin, chat, documents, health, openai, search, session, tenant, usage};
 use crate::state::AppState;
 
 /// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments.
@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/chat/completions"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model}"),
+    ("GET", "/usage"),
     ("GET", "/admin/tenants"),
     ("POST", "/admin/tenants"),
     ("GET", "/admin/tenants/{id}"),
@@ -50,6 +51,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/admin/users/{id}"),
     ("DELETE", "/admin/users/{id}"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/tenants/{id}/usage"),
+    ("GET", "/admin/usage"),
 ];
 
 pub fn build(state: AppState) -> Router {
@@ -72,6 +75,7 @@ pub fn build(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{model}", get(openai::get_model))
+        .route("/usage", get(usage::show))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
     // Admin routes: an active superuser's token, checked before any handler runs.
@@ -107,6 +111,8 @@ pub fn build(state: AppState) -> Router {
                 .delete(admin::users::deactivate),
         )
         .route("/admin/audit", get(admin::audit::list))
+        .route("/admin/tenants/{id}/usage", get(admin::usage::show))
+        .route("/admin/usage", get(admin::usage::list))
         .route_layer(from_fn_with_state(state.clone(), superuser_layer));
 
     let router = Router::new()

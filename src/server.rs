@@ -43,6 +43,10 @@ pub async fn serve_on(
         task.abort();
     }
     state.api_keys.flush_last_used().await;
+    // Every request answered before the signal is in the usage table before the process exits.
+    if !state.usage.flush().await {
+        tracing::warn!("usage counts could not be written at shutdown (database unreachable)");
+    }
     tracing::info!("tenantgate stopped");
     result
 }

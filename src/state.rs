@@ -27,6 +27,7 @@ pub struct Inner {
     pub superusers: Superusers,
     pub login_throttle: LoginThrottle,
     pub limiter: crate::limits::Limiter,
+    pub usage: Arc<crate::usage::Usage>,
 }
 
 impl Deref for AppState {
@@ -67,6 +68,7 @@ impl AppState {
         let limiter = crate::limits::Limiter::new(&config.limits)?;
         Ok(Self(Arc::new(Inner {
             limiter,
+            usage: Arc::new(crate::usage::Usage::new(pool.clone())),
             config,
             pool,
             http,
@@ -96,6 +98,16 @@ impl AppState {
                 api_keys.flush_last_used().await;
             }
         });
-        vec![listener, flusher]
+        let usage = self.usage.clone();
+        let period = self.config.usage_flush_interval;
+        let usage_flusher = tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                usage.flush().await;
+            }
+        });
+        vec![listener, flusher, usage_flusher]
     }
 }

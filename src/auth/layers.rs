@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
@@ -79,14 +79,65 @@ pub async fn tenant_layer(
         verdict.write_headers(response.headers_mut());
         return Ok(response);
     }
+    let budget = match tenant.monthly_token_budget {
+        None => None,
+        Some(budget) => match state.usage.month_tokens(tenant.id.as_str()).await {
+            Ok(used) => Some(Budget { budget, used }),
+            Err(error) => {
+                // Not knowing the month's total must not stop the tenant: answer, count later.
+                tracing::warn!(error = %error, "could not read the month's token usage");
+                None
+            }
+        },
+    };
+    let is_chat = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| matches!(p.as_str(), "/chat" | "/v1/chat/completions"));
+    if is_chat && let Some(b) = budget.as_ref().filter(|b| b.used >= b.budget) {
+        metrics::counter!("ratelimit_refused_total", "reason" => "budget").increment(1);
+        let mut response = AppError::QuotaExceeded.into_response();
+        b.write_headers(response.headers_mut());
+        if let Some(verdict) = verdict {
+            verdict.write_headers(response.headers_mut());
+        }
+        return Ok(response);
+    }
+    let tenant_id = tenant.id.clone();
     request
         .extensions_mut()
         .insert(TenantRequest { tenant, caller });
     let mut response = next.run(request).await;
+    state.usage.request(tenant_id.as_str());
     if let Some(verdict) = verdict {
         verdict.write_headers(response.headers_mut());
     }
+    if let Some(b) = budget {
+        b.write_headers(response.headers_mut());
+    }
     Ok(response)
+}
+
+/// A tenant's monthly token budget and its use so far, for the `x-ratelimit-*-tokens` headers.
+struct Budget {
+    budget: i64,
+    used: i64,
+}
+
+impl Budget {
+    fn write_headers(&self, headers: &mut axum::http::HeaderMap) {
+        use crate::limits::{LIMIT_TOKENS, REMAINING_TOKENS, RESET_TOKENS, format_reset};
+        use axum::http::HeaderValue;
+        headers.insert(LIMIT_TOKENS.clone(), HeaderValue::from(self.budget));
+        headers.insert(
+            REMAINING_TOKENS.clone(),
+            HeaderValue::from((self.budget - self.used).max(0)),
+        );
+        let reset = crate::usage::until_next_month();
+        if let Ok(value) = HeaderValue::from_str(&format_reset(reset)) {
+            headers.insert(RESET_TOKENS.clone(), value);
+        }
+    }
 }
 
 pub async fn superuser_layer(

@@ -7,6 +7,7 @@ mod demo;
 mod ingest;
 mod secrets;
 mod tenants;
+mod usage;
 mod users;
 
 use std::io::Read;
@@ -53,6 +54,8 @@ enum Command {
     ApiKeys(api_keys::ApiKeysCommand),
     /// Print a new random SECRET_KEY (64 hex characters).
     GenSecret,
+    /// Usage per tenant (requests, chat requests, retrievals, tokens) from the usage table.
+    Usage(usage::UsageArgs),
     /// Store .txt and .md files (folders: recursively) as a tenant's documents.
     Ingest(ingest::IngestArgs),
     /// Run a demo: migrate, create a superuser and two tenants with documents, print tokens
@@ -106,6 +109,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::ApiKeys(command) => api_keys::run(command).await,
         Command::GenSecret => Ok(()),
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Usage(args) => usage::run(args).await,
         Command::Demo => demo::run().await,
     }
 }

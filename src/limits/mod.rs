@@ -55,8 +55,10 @@ pub fn format_reset(d: Duration) -> String {
         let secs = d.as_secs_f64().ceil() as u64;
         if secs < 60 {
             format!("{secs}s")
-        } else {
+        } else if secs < 3_600 {
             format!("{}m{}s", secs / 60, secs % 60)
+        } else {
+            format!("{}h{}m{}s", secs / 3_600, secs % 3_600 / 60, secs % 60)
         }
     }
 }

@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::extractors::{Retriever, SystemPrompt};
+use crate::auth::extractors::{Retriever, SystemPrompt, Tenant};
 use crate::errors::{AppError, AppResult, ErrorBody, FieldError};
 use crate::llm::{ChatCompletionRequest, ChatMessage, ChatStream, Llm, StreamEvent, StreamOptions};
 use crate::retrieval::Passage;
@@ -200,12 +200,14 @@ pub fn system_message(prompt: &str, passages: &[Passage]) -> String {
     ))]
 pub async fn chat(
     State(state): State<AppState>,
+    Tenant(tenant): Tenant,
     Retriever(retriever): Retriever,
     SystemPrompt(prompt): SystemPrompt,
     ValidJson(request): ValidJson<ChatRequest>,
 ) -> AppResult<Response> {
     let top_k = request.validate()?;
     let sources = retriever.search(&request.message, top_k).await?;
+    state.usage.retrieval(tenant.id.as_str());
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {
         return Ok(retrieval_only(sources, request.stream));
@@ -238,9 +240,19 @@ pub async fn chat(
         // Wait for the upstream's headers first, so a refusal is a proper 502/504 status
         // rather than an error event after a 200.
         let events = llm.stream(&upstream).await?;
-        return Ok(sse(answer_events(sources, events)));
+        let meter = Meter {
+            usage: state.usage.clone(),
+            tenant_id: tenant.id.clone(),
+            model: state.config.llm.chat_model.clone(),
+        };
+        return Ok(sse(answer_events(sources, events, meter)));
     }
     let completion = llm.complete(&upstream).await?;
+    state.usage.chat(
+        tenant.id.as_str(),
+        &state.config.llm.chat_model,
+        completion.usage.as_ref(),
+    );
     Ok(Json(ChatResponse {
         answer: Some(completion.content().unwrap_or_default().to_owned()),
         model: completion
@@ -305,16 +317,28 @@ fn json_event(name: &'static str, data: &impl Serialize) -> Event {
         })
 }
 
+/// Where a streamed answer's usage is counted once the upstream reports it.
+struct Meter {
+    usage: std::sync::Arc<crate::usage::Usage>,
+    tenant_id: crate::domain::TenantId,
+    model: String,
+}
+
 /// What is left to send of a streamed answer.
 struct Answer {
     upstream: ChatStream,
+    meter: Meter,
     model: Option<String>,
     usage: Option<Value>,
     finish_reason: Option<String>,
 }
 
 /// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`.
-fn answer_events(sources: Vec<Passage>, upstream: ChatStream) -> impl Stream<Item = Event> + Send {
+fn answer_events(
+    sources: Vec<Passage>,
+    upstream: ChatStream,
+    meter: Meter,
+) -> impl Stream<Item = Event> + Send {
     let first = json_event(
         "sources",
         &SourcesEvent {
@@ -324,6 +348,7 @@ fn answer_events(sources: Vec<Passage>, upstream: ChatStream) -> impl Stream<Ite
     );
     let state = Answer {
         upstream,
+        meter,
         model: None,
         usage: None,
         finish_reason: None,
@@ -348,6 +373,10 @@ fn answer_events(sources: Vec<Passage>, upstream: ChatStream) -> impl Stream<Ite
                     }
                 }
                 Some(Ok(StreamEvent::Done)) | None => {
+                    let meter = &state.meter;
+                    meter
+                        .usage
+                        .chat(meter.tenant_id.as_str(), &meter.model, state.usage.as_ref());
                     let done = DoneEvent {
                         usage: state.usage.take(),
                         model: state.model.take(),

@@ -8,6 +8,7 @@ pub mod openai;
 pub mod search;
 pub mod session;
 pub mod tenant;
+pub mod usage;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::extractors::{Retriever, SystemPrompt};
+use crate::auth::extractors::{Retriever, SystemPrompt, Tenant};
 use crate::config::LlmConfig;
 use crate::errors::{AppError, AppResult, ErrorBody};
 use crate::llm::Llm;
@@ -125,6 +125,7 @@ pub async fn get_model(
     ))]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    Tenant(tenant): Tenant,
     Retriever(retriever): Retriever,
     SystemPrompt(prompt): SystemPrompt,
     ValidJson(mut body): ValidJson<Map<String, Value>>,
@@ -141,7 +142,9 @@ pub async fn chat_completions(
     } else {
         match last_user_text(&body) {
             Some(query) if !query.trim().is_empty() => {
-                retriever.search(&query, DEFAULT_TOP_K).await?
+                let found = retriever.search(&query, DEFAULT_TOP_K).await?;
+                state.usage.retrieval(tenant.id.as_str());
+                found
             }
             _ => Vec::new(),
         }
@@ -152,13 +155,38 @@ pub async fn chat_completions(
             json!({"role": "system", "content": system_message(&prompt, &passages)}),
         );
     }
+    if stream {
+        // Ask for the usage chunk (metering counts it); a caller's own setting is kept.
+        let options = body.entry("stream_options").or_insert_with(|| json!({}));
+        if let Value::Object(options) = options {
+            options.entry("include_usage").or_insert(Value::Bool(true));
+        }
+    }
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let upstream_body = serde_json::to_vec(&body).map_err(AppError::internal)?;
+    let meter = UsageScanner {
+        usage: state.usage.clone(),
+        tenant_id: tenant.id.clone(),
+        model,
+        line: Vec::new(),
+        found: None,
+        counted: false,
+    };
 
     if stream {
         let response = llm.send(upstream_body).await?;
-        return Ok(relay_stream(response, llm.timeout()));
+        return Ok(relay_stream(response, llm.timeout(), meter));
     }
     let bytes = llm.complete_bytes(upstream_body).await?;
+    let mut meter = meter;
+    meter.found = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("usage").cloned());
+    meter.finish();
     Ok((
         StatusCode::OK,
         [(
@@ -237,13 +265,23 @@ fn last_user_text(body: &Map<String, Value>) -> Option<String> {
 /// breaks off or goes silent for longer than the upstream timeout, one last event carries an
 /// OpenAI-shaped `error` (which the OpenAI SDKs raise as an exception) plus the contract's
 /// `detail` and `code`, and the stream ends.
-fn relay_stream(response: reqwest::Response, idle_timeout: Duration) -> Response {
+fn relay_stream(
+    response: reqwest::Response,
+    idle_timeout: Duration,
+    meter: UsageScanner,
+) -> Response {
     let upstream = Box::pin(response.bytes_stream());
-    let chunks = futures::stream::unfold(Some(upstream), move |upstream| async move {
-        let mut upstream = upstream?;
+    let chunks = futures::stream::unfold(Some((upstream, meter)), move |state| async move {
+        let (mut upstream, mut meter) = state?;
         let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
-            Ok(Some(Ok(bytes))) => return Some((Ok::<_, Infallible>(bytes), Some(upstream))),
-            Ok(None) => return None,
+            Ok(Some(Ok(bytes))) => {
+                meter.scan(&bytes);
+                return Some((Ok::<_, Infallible>(bytes), Some((upstream, meter))));
+            }
+            Ok(None) => {
+                meter.finish();
+                return None;
+            }
             Ok(Some(Err(error))) => {
                 tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
                 AppError::Upstream(
@@ -255,6 +293,7 @@ fn relay_stream(response: reqwest::Response, idle_timeout: Duration) -> Response
                 idle_timeout.as_secs()
             )),
         };
+        meter.finish();
         Some((Ok(error_event(&failure)), None))
     });
     (
@@ -274,6 +313,64 @@ fn relay_stream(response: reqwest::Response, idle_timeout: Duration) -> Response
         Body::from_stream(chunks),
     )
         .into_response()
+}
+
+/// Reads the relayed event stream line by line (a copy of each line, at most `MAX_LINE`
+/// bytes) for the chunk that carries `usage`, and counts the call once the stream ends.
+struct UsageScanner {
+    usage: std::sync::Arc<crate::usage::Usage>,
+    tenant_id: crate::domain::TenantId,
+    model: String,
+    line: Vec<u8>,
+    found: Option<Value>,
+    counted: bool,
+}
+
+/// Longer event lines are not usage chunks (those are small); they are skipped, not kept.
+const MAX_LINE: usize = 64 * 1024;
+
+impl UsageScanner {
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.line_done();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn line_done(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.trim_ascii();
+        if data.is_empty() || data == b"[DONE]" {
+            return;
+        }
+        if let Ok(chunk) = serde_json::from_slice::<Value>(data)
+            && let Some(usage) = chunk.get("usage").filter(|u| u.is_object())
+        {
+            self.found = Some(usage.clone());
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.line_done();
+            self.usage
+                .chat(self.tenant_id.as_str(), &self.model, self.found.as_ref());
+        }
+    }
+}
+
+/// A client that hangs up mid-stream still used the tokens sent so far: count what was seen.
+impl Drop for UsageScanner {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 fn error_event(error: &AppError) -> Bytes {

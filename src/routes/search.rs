@@ -1,9 +1,10 @@
 //! `POST /search`: the passages of the caller's tenant most relevant to a query.
 
 use axum::Json;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::extractors::Retriever;
+use crate::auth::extractors::{Retriever, Tenant};
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::retrieval::Passage;
 use crate::routes::ValidJson;
@@ -62,10 +63,13 @@ pub fn validate(query: &str, top_k: Option<i64>) -> AppResult<(String, usize)> {
         (status = 504, description = "upstream_timeout", body = crate::errors::ErrorBody),
     ))]
 pub async fn search(
+    State(state): State<crate::state::AppState>,
+    Tenant(tenant): Tenant,
     Retriever(retriever): Retriever,
     ValidJson(input): ValidJson<SearchRequest>,
 ) -> AppResult<Json<SearchResponse>> {
     let (query, top_k) = validate(&input.query, input.top_k)?;
     let matches = retriever.search(&query, top_k).await?;
+    state.usage.retrieval(tenant.id.as_str());
     Ok(Json(SearchResponse { matches }))
 }

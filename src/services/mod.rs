@@ -7,6 +7,7 @@ pub mod audit;
 pub mod documents;
 pub mod secrets;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 /// Deserialises a field that distinguishes absent (`None`) from `null` (`Some(None)`).

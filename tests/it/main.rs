@@ -18,4 +18,5 @@ mod pinecone;
 mod retrieval;
 mod sdk;
 mod tenant_cache;
+mod usage;
 mod walkthrough;

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 use axum::http::HeaderMap;
