@@ -11,6 +11,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        hash_scheme -> Text,
     }
 }
 
@@ -77,4 +78,10 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, documents, tenants, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_log,
+    documents,
+    tenants,
+    users,
+);
