@@ -78,10 +78,4 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    api_keys,
-    audit_log,
-    documents,
-    tenants,
-    users,
-);
+diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, documents, tenants, users);

@@ -14,9 +14,9 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::auth::api_keys::SCHEME_LEGACY_HMAC;
 use crate::errors::{AppError, AppResult};
 use crate::models::tenant::PINECONE_API_KEY_FIELD;
-use crate::auth::api_keys::SCHEME_LEGACY_HMAC;
 use crate::schema::{api_keys, tenants};
 use crate::secrets::{KeyRing, SecretSlot};
 
