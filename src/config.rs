@@ -28,6 +28,7 @@
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
+//! | `CONSOLE_ENABLED` | true | serve the web console at `/console` (false: 404) |
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -125,6 +126,8 @@ pub struct Config {
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
+    /// `CONSOLE_ENABLED`: serve `/console`.
+    pub console_enabled: bool,
 }
 
 /// Reads variables; a test can hand in its own map instead of the process environment.
@@ -437,6 +440,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
+            console_enabled: parse_or(env, "CONSOLE_ENABLED", true, "true or false")?,
         })
     }
 }
@@ -467,6 +471,17 @@ mod tests {
             Ok(_) => panic!("expected an error for {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn console_enabled_is_true_or_false() {
+        assert!(Config::from_env(&env(&[])).expect("defaults").console_enabled);
+        let off = Config::from_env(&env(&[("CONSOLE_ENABLED", "false")])).expect("false");
+        assert!(!off.console_enabled);
+        assert_eq!(
+            error_of(&[("CONSOLE_ENABLED", "maybe")]),
+            "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
     }
 
     #[test]
