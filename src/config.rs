@@ -541,7 +541,11 @@ mod tests {
 
     #[test]
     fn console_enabled_is_true_or_false() {
-        assert!(Config::from_env(&env(&[])).expect("defaults").console_enabled);
+        assert!(
+            Config::from_env(&env(&[]))
+                .expect("defaults")
+                .console_enabled
+        );
         let off = Config::from_env(&env(&[("CONSOLE_ENABLED", "false")])).expect("false");
         assert!(!off.console_enabled);
         assert_eq!(

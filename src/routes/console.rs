@@ -87,11 +87,11 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// The console's routes; `router` merges them when `CONSOLE_ENABLED` is true.
+/// The console's routes; `router` merges them when `CONSOLE_ENABLED` is true (`/console/`
+/// reaches `/console` through the router's trailing-slash trim).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/console", get(index))
-        .route("/console/", get(index))
         .route("/console/{*path}", get(asset))
 }
 
