@@ -13,6 +13,7 @@ mod foundation;
 mod identity_provider;
 mod openai;
 mod openapi;
+mod pgbouncer;
 mod pinecone;
 mod retrieval;
 mod sdk;
