@@ -90,7 +90,9 @@ pub fn establish_with(
 /// A connection whose statements are all unnamed (`unnamed_statements`). tokio-postgres is
 /// given a socket we opened, wrapped (inside TLS when the URL asks for it), and diesel-async
 /// the client; the connection task is ours to drive.
-fn establish_unnamed(url: String) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
+fn establish_unnamed(
+    url: String,
+) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
     use unnamed_statements::UnnamedStatements;
     let bad = |e: String| ConnectionError::BadConnection(e);
     async move {
@@ -107,7 +109,10 @@ fn establish_unnamed(url: String) -> BoxFuture<'static, Result<AsyncPgConnection
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-        let timeout = config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(10));
+        let timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10));
         let socket = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| bad(format!("timed out connecting to {host}:{port}")))?
@@ -121,7 +126,10 @@ fn establish_unnamed(url: String) -> BoxFuture<'static, Result<AsyncPgConnection
         let client = match tls {
             Some(client_config) => {
                 let mut make = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
-                let connector = tokio_postgres::tls::MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(&mut make, &host)
+                let connector =
+                    tokio_postgres::tls::MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(
+                        &mut make, &host,
+                    )
                     .map_err(|e| bad(e.to_string()))?;
                 let (client, connection) = config
                     .connect_raw(socket, unnamed_tls::Wrap(connector))
@@ -175,7 +183,10 @@ mod unnamed_tls {
         type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, T::Error>> + Send>>;
 
         fn connect(self, stream: S) -> Self::Future {
-            self.0.connect(stream).map(|r| r.map(UnnamedStatements::new)).boxed()
+            self.0
+                .connect(stream)
+                .map(|r| r.map(UnnamedStatements::new))
+                .boxed()
         }
     }
 }

@@ -85,7 +85,9 @@ impl<S> UnnamedStatements<S> {
                     return Ok(());
                 }
                 let message = self.from_client.split_to(len);
-                let code = message.get(4..8).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+                let code = message
+                    .get(4..8)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
                 // 196608 = protocol 3.0: the startup message; anything else is a negotiation.
                 if code.is_some_and(|c| c >> 16 == 3) {
                     self.started = true;
@@ -107,7 +109,9 @@ impl<S> UnnamedStatements<S> {
             let body = &message[5..];
             // Only query messages make up cycles: authentication (`p`) and COPY data belong to
             // the exchange already under way.
-            if !self.cycle_open && matches!(tag, b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' | b'Q') {
+            if !self.cycle_open
+                && matches!(tag, b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' | b'Q')
+            {
                 self.swallow.push_back(0);
                 self.cycle_open = true;
             }

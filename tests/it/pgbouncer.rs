@@ -163,7 +163,11 @@ async fn deactivation_reaches_a_replica_behind_pgbouncer_within_a_second() {
     let admin = one.superuser_token().await;
     one.create_tenant(&admin, "acme", json!({})).await;
     let token = one.tenant_token("acme");
-    two.get("/tenant").bearer(&token).send().await.assert_status(200);
+    two.get("/tenant")
+        .bearer(&token)
+        .send()
+        .await
+        .assert_status(200);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     one.delete("/admin/tenants/acme")
@@ -172,8 +176,19 @@ async fn deactivation_reaches_a_replica_behind_pgbouncer_within_a_second() {
         .await
         .assert_status(200);
     let started = Instant::now();
-    while two.get("/tenant").bearer(&token).send().await.status.as_u16() != 403 {
-        assert!(started.elapsed() < Duration::from_secs(1), "still served after 1 s");
+    while two
+        .get("/tenant")
+        .bearer(&token)
+        .send()
+        .await
+        .status
+        .as_u16()
+        != 403
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "still served after 1 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -189,10 +204,18 @@ async fn the_cli_works_through_transaction_pooling() {
         ("DATABASE_LISTEN_URL", seed.db.url.as_str()),
     ];
     let out = crate::harness::cli::run_with_env(&pooled, &["migrate"], "", &env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for _ in 0..2 {
         let out = crate::harness::cli::run_with_env(&pooled, &["tenants", "list"], "", &env);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
