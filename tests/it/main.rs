@@ -11,6 +11,7 @@ mod demo;
 mod documents;
 mod foundation;
 mod identity_provider;
+mod key_rotation;
 mod limits;
 mod openai;
 mod openapi;

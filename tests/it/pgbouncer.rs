@@ -203,14 +203,14 @@ async fn the_cli_works_through_transaction_pooling() {
         ("DATABASE_POOL_MODE", "transaction"),
         ("DATABASE_LISTEN_URL", seed.db.url.as_str()),
     ];
-    let out = crate::harness::cli::run_with_env(&pooled, &["migrate"], "", &env);
+    let out = crate::harness::cli::run_with_env(&pooled, &env, &["migrate"], "");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     for _ in 0..2 {
-        let out = crate::harness::cli::run_with_env(&pooled, &["tenants", "list"], "", &env);
+        let out = crate::harness::cli::run_with_env(&pooled, &env, &["tenants", "list"], "");
         assert!(
             out.status.success(),
             "{}",
