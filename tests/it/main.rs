@@ -16,6 +16,7 @@ mod key_rotation;
 mod limits;
 mod openai;
 mod openapi;
+mod pgbouncer;
 mod pinecone;
 mod retrieval;
 mod sdk;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod db;
 pub mod logs;
 pub mod outage;
+pub mod pgbouncer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
