@@ -1,0 +1,257 @@
+//! What a newcomer to the command line tripped over: help that tells the truth, errors that
+//! name flags, commands that say when nothing changed, and the commands a deployer missed
+//! (`tenants update`, `users deactivate`, `users set-password`, `api-keys rotate`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{PASSWORD, TestApp, cli};
+
+/// Polls `GET /tenant` with `key` until it answers `status` (at most 3 s).
+async fn wait_for_key_status(app: &TestApp, key: &str, status: u16) {
+    let started = Instant::now();
+    loop {
+        let response = app.get("/tenant").api_key(key).send().await;
+        if response.status.as_u16() == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "still {} after 3 s",
+            response.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stderr_of(url: &str, args: &[&str], stdin: &str) -> String {
+    let output = cli::run(url, args, stdin);
+    assert_eq!(output.status.code(), Some(1), "{args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_commands_tell_the_truth_and_name_flags() {
+    let app = TestApp::new().await;
+    let url = app.db.url.clone();
+    let help = cli::ok(&url, &["tenants", "create", "--help"], "");
+    assert!(
+        help.contains("Default: pinecone with --pinecone-api-key-stdin, else")
+            && !help.contains("builtin (default)"),
+        "{help}"
+    );
+
+    let err = stderr_of(
+        &url,
+        &[
+            "tenants",
+            "create",
+            "--id",
+            "bad-host",
+            "--name",
+            "B",
+            "--pinecone-index-host",
+            "ftp://nope",
+        ],
+        "",
+    );
+    assert!(err.contains("--pinecone-index-host must be"), "{err}");
+    assert!(!err.contains("pinecone_index_host"), "{err}");
+    let err = stderr_of(
+        &url,
+        &[
+            "tenants",
+            "create",
+            "--id",
+            "keyless",
+            "--name",
+            "K",
+            "--retriever",
+            "pinecone",
+        ],
+        "",
+    );
+    assert!(
+        err.contains("--pinecone-api-key-stdin is required"),
+        "{err}"
+    );
+
+    // Created with a key: the retriever is pinecone, as the help says.
+    let out = cli::ok(
+        &url,
+        &[
+            "tenants",
+            "create",
+            "--id",
+            "acme",
+            "--name",
+            "Acme",
+            "--pinecone-api-key-stdin",
+        ],
+        "pcsk-test-acme-0123456789\n",
+    );
+    assert!(out.contains(r#""retriever": "pinecone""#), "{out}");
+
+    // Update: only what is given changes; "" clears; errors name flags; unknown id says so.
+    let out = cli::ok(
+        &url,
+        &[
+            "tenants",
+            "update",
+            "acme",
+            "--name",
+            "Acme Inc",
+            "--pinecone-index-name",
+            "acme-index",
+            "--system-prompt",
+            "Be brief.",
+        ],
+        "",
+    );
+    assert!(out.contains("tenants: updated acme (version 2)"), "{out}");
+    let tenant = tenantgate::services::tenants::get(&mut *app.conn().await, "acme")
+        .await
+        .expect("tenant");
+    assert_eq!(tenant.name, "Acme Inc");
+    assert_eq!(tenant.pinecone_index_name.as_deref(), Some("acme-index"));
+    assert_eq!(tenant.system_prompt.as_deref(), Some("Be brief."));
+    assert!(tenant.pinecone_api_key_enc.is_some(), "the key is kept");
+    let out = cli::ok(
+        &url,
+        &["tenants", "update", "acme", "--pinecone-index-name", ""],
+        "",
+    );
+    assert!(out.contains(r#""pinecone_index_name": null"#), "{out}");
+    let out = cli::ok(&url, &["tenants", "update", "acme"], "");
+    assert!(out.contains("tenants: acme unchanged"), "{out}");
+    let err = stderr_of(
+        &url,
+        &[
+            "tenants",
+            "update",
+            "acme",
+            "--pinecone-index-host",
+            "ftp://nope",
+        ],
+        "",
+    );
+    assert!(err.contains("--pinecone-index-host must be"), "{err}");
+    let err = stderr_of(&url, &["tenants", "update", "nosuch", "--name", "x"], "");
+    assert!(err.contains("no tenant with id nosuch"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_commands_say_what_changed() {
+    let app = TestApp::new().await;
+    let url = app.db.url.clone();
+    let email = "ops@example.com";
+    app.create_user(email, None, false).await;
+
+    let out = cli::ok(&url, &["users", "promote", "--email", email], "");
+    assert!(out.contains("is now an active superuser"), "{out}");
+    let out = cli::ok(&url, &["users", "promote", "--email", email], "");
+    assert!(
+        out.contains("already an active superuser; nothing changed"),
+        "{out}"
+    );
+
+    // A forgotten password, set again from the command line.
+    let new_password = format!("{PASSWORD}-new");
+    let out = cli::ok(
+        &url,
+        &[
+            "users",
+            "set-password",
+            "--email",
+            email,
+            "--password-stdin",
+        ],
+        &format!("{new_password}\n"),
+    );
+    assert!(
+        out.contains("new password set for ops@example.com"),
+        "{out}"
+    );
+    let login = |password: String| {
+        app.post("/auth/token")
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    login(new_password.clone()).await.assert_status(200);
+    login(PASSWORD.to_owned())
+        .await
+        .assert_error(401, "invalid_credentials");
+    let err = stderr_of(
+        &url,
+        &["users", "set-password", "--email", email, "--password", "x"],
+        "",
+    );
+    assert!(err.contains("--password/--password-stdin"), "{err}");
+    let err = stderr_of(
+        &url,
+        &[
+            "users",
+            "create",
+            "--email",
+            "not-an-email",
+            "--password",
+            "x",
+        ],
+        "",
+    );
+    assert!(err.contains("--email "), "{err}");
+    assert!(!err.contains("email:"), "{err}");
+
+    let out = cli::ok(&url, &["users", "deactivate", "--email", email], "");
+    assert!(out.contains("is now inactive"), "{out}");
+    let out = cli::ok(&url, &["users", "deactivate", "--email", email], "");
+    assert!(out.contains("already inactive; nothing changed"), "{out}");
+    assert_eq!(login(new_password).await.status.as_u16(), 401);
+    let err = stderr_of(
+        &url,
+        &["users", "deactivate", "--email", "no@example.com"],
+        "",
+    );
+    assert!(err.contains("no user with email no@example.com"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_rotate_prints_a_new_key_and_revokes_the_old() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let url = app.db.url.clone();
+    let out = cli::ok(
+        &url,
+        &["api-keys", "create", "--tenant", "acme", "--name", "worker"],
+        "",
+    );
+    let old_key = out.lines().last().expect("key").trim().to_owned();
+    wait_for_key_status(&app, &old_key, 200).await;
+    let listed = tenantgate::services::api_keys::list(&mut *app.conn().await, "acme")
+        .await
+        .expect("list");
+    let old_id = listed[0].id.to_string();
+
+    let out = cli::ok(&url, &["api-keys", "rotate", &old_id], "");
+    let new_key = out.lines().last().expect("key").trim().to_owned();
+    assert!(new_key.starts_with("tg_") && new_key != old_key, "{out}");
+    assert_eq!(out.matches(&new_key).count(), 1, "printed once: {out}");
+    assert!(out.contains(&format!("revoked {old_id}")), "{out}");
+    wait_for_key_status(&app, &new_key, 200).await;
+    wait_for_key_status(&app, &old_key, 401).await;
+    let listed = tenantgate::services::api_keys::list(&mut *app.conn().await, "acme")
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|k| k.name == "worker"));
+
+    let err = stderr_of(&url, &["api-keys", "rotate", &old_id], "");
+    assert!(err.contains("revoked already"), "{err}");
+    let err = stderr_of(
+        &url,
+        &["api-keys", "rotate", "00000000-0000-0000-0000-000000000000"],
+        "",
+    );
+    assert!(err.contains("no API key with id"), "{err}");
+}
