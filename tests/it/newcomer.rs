@@ -255,3 +255,67 @@ async fn api_keys_rotate_prints_a_new_key_and_revokes_the_old() {
     );
     assert!(err.contains("no API key with id"), "{err}");
 }
+
+/// `tenantgate <args>` run in `dir` (so `.env` there is read), with only the database's
+/// configuration in the environment.
+fn run_in(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run tenantgate")
+}
+
+/// A Python deployer's `.env` line, an unquoted JSON array, works; so does the quoted form;
+/// a broken one says how to write it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_array_in_dotenv_works_quoted_or_not() {
+    let app = TestApp::new().await;
+    for (line, works) in [
+        (
+            r#"BACKEND_CORS_ORIGINS=["https://a.com","https://b.com"]"#,
+            true,
+        ),
+        (
+            r#"BACKEND_CORS_ORIGINS='["https://a.com","https://b.com"]'"#,
+            true,
+        ),
+        ("BACKEND_CORS_ORIGINS=https://a.com,https://b.com", true),
+        (r#"BACKEND_CORS_ORIGINS='["https://a.com",'"#, false),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(".env"),
+            format!(
+                "SECRET_KEY={}\nJWT_SECRET_KEY={}\n{line}\n",
+                crate::harness::SECRET_KEY,
+                crate::harness::JWT_SECRET
+            ),
+        )
+        .expect("write .env");
+        let output = run_in(dir.path(), &app.db.url, &["tenants", "list"]);
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.success(), works, "{line}: {err}");
+        if !works {
+            assert!(
+                err.contains("BACKEND_CORS_ORIGINS") && err.contains("quote the array"),
+                "{err}"
+            );
+        }
+    }
+    // The unquoted form, as the gateway reads it, allows both origins.
+    let env: std::collections::HashMap<String, String> = [
+        ("DATABASE_URL", app.db.url.as_str()),
+        ("SECRET_KEY", crate::harness::SECRET_KEY),
+        ("JWT_SECRET_KEY", crate::harness::JWT_SECRET),
+        ("BACKEND_CORS_ORIGINS", "[https://a.com,https://b.com]"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = tenantgate::config::Config::from_env(&env).expect("config");
+    assert_eq!(config.cors_origins.as_slice().len(), 2);
+}
