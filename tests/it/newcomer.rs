@@ -319,3 +319,85 @@ async fn a_json_array_in_dotenv_works_quoted_or_not() {
     let config = tenantgate::config::Config::from_env(&env).expect("config");
     assert_eq!(config.cors_origins.as_slice().len(), 2);
 }
+
+/// `tenantgate ingest` off a terminal names every skipped file and why; ids do not depend on
+/// how the folder is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_names_skipped_files_and_ids_follow_the_folder() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(docs.join("sub")).expect("mkdir");
+    std::fs::write(docs.join("guide.md"), "# Guide\n\nIgnite after ten.").expect("write");
+    std::fs::write(docs.join("sub/notes.txt"), "Zeppelin notes.").expect("write");
+    std::fs::write(docs.join("broken.txt"), [0xffu8, 0xfe, 0x00, 0x80]).expect("write");
+    std::fs::write(docs.join("picture.png"), [0u8, 1, 2]).expect("write");
+    let ingest = |cwd: &std::path::Path, args: &[&str]| {
+        let mut all = vec!["ingest", "--tenant", "acme"];
+        all.extend_from_slice(args);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &app.db.url)
+            .env("SECRET_KEY", crate::harness::SECRET_KEY)
+            .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+            .current_dir(cwd)
+            .args(&all)
+            .output()
+            .expect("run ingest");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = ingest(dir.path(), &["docs"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("skipped docs/broken.txt: not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("skipped docs/picture.png: not a .txt or .md file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 file(s) were skipped"), "{stderr}");
+    assert!(stdout.contains("stored 2 document(s)"), "{stdout}");
+    std::fs::remove_file(docs.join("broken.txt")).expect("rm");
+
+    // The same folder written three ways: the same two documents, not copies.
+    let absolute = docs.to_string_lossy().into_owned();
+    for (cwd, path) in [
+        (dir.path().to_path_buf(), "./docs/"),
+        (docs.clone(), "."),
+        (std::env::temp_dir(), absolute.as_str()),
+    ] {
+        let (code, stdout, stderr) = ingest(&cwd, &[path]);
+        assert_eq!(code, Some(0), "{path}: {stdout}\n{stderr}");
+    }
+    let token = app.tenant_token("acme");
+    let ids = |list: serde_json::Value| -> Vec<String> {
+        list["documents"]
+            .as_array()
+            .expect("documents")
+            .iter()
+            .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let list = app.get("/documents").bearer(&token).send().await.json();
+    assert_eq!(ids(list), vec!["guide.md", "sub/notes.txt"]);
+
+    let (code, _, stderr) = ingest(dir.path(), &["--id-prefix", "handbook/", "docs"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let list = app.get("/documents").bearer(&token).send().await.json();
+    assert_eq!(
+        ids(list),
+        vec![
+            "guide.md",
+            "handbook/guide.md",
+            "handbook/sub/notes.txt",
+            "sub/notes.txt"
+        ]
+    );
+}
