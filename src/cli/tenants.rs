@@ -11,6 +11,8 @@ use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 /// API fields whose flag is not their name with dashes.
 const FLAGS: &[(&str, &str)] = &[("pinecone_api_key", "--pinecone-api-key-stdin")];
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum TenantsCommand {
     /// Create a tenant.
@@ -40,6 +42,12 @@ pub enum TenantsCommand {
         /// Read the tenant's Pinecone API key from standard input (stored encrypted).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// Requests per minute for the whole tenant (default: TENANT_REQUESTS_PER_MINUTE).
+        #[arg(long)]
+        requests_per_minute: Option<i64>,
+        /// Prompt + completion tokens per UTC month on the chat routes (default: none).
+        #[arg(long)]
+        monthly_token_budget: Option<i64>,
     },
     /// Change a tenant: only the flags given are changed; an empty value ("") clears a
     /// setting. Running replicas see the change within a second.
@@ -63,6 +71,12 @@ pub enum TenantsCommand {
         /// Read a new Pinecone API key from standard input (an empty line removes the key).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// Requests per minute for the whole tenant ("" clears: TENANT_REQUESTS_PER_MINUTE).
+        #[arg(long, value_parser = optional_number)]
+        requests_per_minute: Option<Option<i64>>,
+        /// Prompt + completion tokens per UTC month on the chat routes ("" clears: none).
+        #[arg(long, value_parser = optional_number)]
+        monthly_token_budget: Option<Option<i64>>,
     },
     /// List tenants (inactive ones included).
     List,
@@ -72,6 +86,17 @@ pub enum TenantsCommand {
     Activate { id: String },
     /// Deactivate a tenant: its users and keys get 403 tenant_unavailable on every replica.
     Deactivate { id: String },
+}
+
+/// A whole number, or "" for "none".
+fn optional_number(raw: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| format!("must be a whole number, or \"\" to clear; got {raw:?}"))
 }
 
 /// A secret line from standard input; an empty one means "none" (`None` inside).
@@ -108,6 +133,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            requests_per_minute,
+            monthly_token_budget,
         } => {
             let pinecone_api_key: Option<SecretString> = if pinecone_api_key_stdin {
                 Some(read_stdin_secret("Pinecone API key")?)
@@ -125,6 +152,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_namespace,
                 pinecone_api_key,
                 is_active: None,
+                requests_per_minute,
+                monthly_token_budget,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await
@@ -142,6 +171,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            requests_per_minute,
+            monthly_token_budget,
         } => {
             // "" clears a nullable setting, as `null` does in the API.
             let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
@@ -159,6 +190,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_index_host: clearable(pinecone_index_host),
                 pinecone_namespace: clearable(pinecone_namespace),
                 pinecone_api_key,
+                requests_per_minute,
+                monthly_token_budget,
                 ..UpdateTenant::default()
             };
             let before = tenants::get(&mut conn, &id)
