@@ -97,8 +97,24 @@ impl CorsOrigins {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
         let items: Vec<String> = if raw.starts_with('[') {
-            serde_json::from_str(raw)
-                .map_err(|e| format!("is not a valid JSON array of strings: {e}"))?
+            match serde_json::from_str(raw) {
+                Ok(items) => items,
+                // An unquoted `["https://a.com","https://b.com"]` in `.env` (as a Python
+                // deployer writes it) reaches us without its inner quotes: dotenvy reads each
+                // "…" as a quoted part of the value. Take the bracketed comma list as meant.
+                Err(_) if raw.ends_with(']') && !raw.contains('"') => raw[1..raw.len() - 1]
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                Err(e) => {
+                    return Err(format!(
+                        "is not a valid JSON array of strings ({e}); write a comma list \
+                         (https://a.com,https://b.com) or, in .env, quote the array: \
+                         BACKEND_CORS_ORIGINS='[\"https://a.com\",\"https://b.com\"]'"
+                    ));
+                }
+            }
         } else {
             raw.split(',')
                 .map(|s| s.trim().to_owned())
@@ -161,6 +177,10 @@ mod tests {
         assert_eq!(comma.as_slice(), json.as_slice());
         assert!(CorsOrigins::parse("localhost:3000").is_err());
         assert!(CorsOrigins::parse("[\"http://a.com\"").is_err());
+        // What dotenvy makes of an unquoted JSON array in `.env`.
+        let unquoted = CorsOrigins::parse("[http://localhost:3000,https://app.example.com]")
+            .expect("unquoted array");
+        assert_eq!(unquoted.as_slice(), json.as_slice());
     }
 
     #[test]

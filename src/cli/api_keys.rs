@@ -1,4 +1,4 @@
-//! `tenantgate api-keys create|list|revoke`: tenant API keys from the command line, through
+//! `tenantgate api-keys create|list|revoke|rotate`: tenant API keys from the command line, through
 //! the same service as `/admin/tenants/{id}/api-keys` (and with the same audit entries, actor
 //! `cli`). A revocation reaches running replicas through the database's NOTIFY.
 
@@ -36,6 +36,9 @@ pub enum ApiKeysCommand {
     },
     /// Revoke a key by its id (idempotent).
     Revoke { key_id: Uuid },
+    /// Replace a key: print a new one (once) with the same tenant, name and expiry, and
+    /// revoke the old one.
+    Rotate { key_id: Uuid },
 }
 
 fn when(at: Option<chrono::DateTime<Utc>>) -> String {
@@ -114,6 +117,31 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
                 );
             }
             println!("api-keys: {} key(s) for tenant {tenant}", list.len());
+        }
+        ApiKeysCommand::Rotate { key_id } => {
+            let pool = crate::db::build_pool(&config.database)?;
+            let keys = ApiKeys::new(pool, &config.keys);
+            let (old, created) = api_keys::rotate(&mut conn, &keys, &actor, key_id)
+                .await
+                .map_err(|e| match e {
+                    AppError::NotFound(_) => format!("no API key with id {key_id}"),
+                    AppError::Validation { .. } => {
+                        format!("API key {key_id} is revoked already; create a new one instead")
+                    }
+                    other => error_text(other),
+                })?;
+            let row = &created.row;
+            println!(
+                "api-keys: revoked {} ({}); created {} ({}) for tenant {}, expires {}",
+                old.id,
+                old.prefix,
+                row.id,
+                row.name,
+                row.tenant_id,
+                when(row.expires_at)
+            );
+            println!("api-keys: the new key is shown once; store it now:");
+            println!("{}", created.plaintext.expose_secret());
         }
         ApiKeysCommand::Revoke { key_id } => {
             let key = api_keys::revoke(&mut conn, &actor, None, key_id)

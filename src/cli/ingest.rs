@@ -2,11 +2,20 @@
 //! documents, through the same code as `POST /documents` (`services::documents::ingest`) and
 //! the tenant's own retriever (so Pinecone tenants get their files embedded and upserted).
 //!
-//! Folders are walked recursively for `.txt`, `.md` and `.markdown` files. A file's document
-//! id is its path as walked (`docs/guide.md`), so ingesting the same tree again replaces the
-//! documents instead of adding copies; its title is the first Markdown heading, else the file
-//! name; its source is the path.
+//! Folders are walked recursively for `.txt`, `.md` and `.markdown` files (hidden files and
+//! folders such as `.git` are passed over). A file's document id is its path relative to the
+//! folder given (`guide.md`, `sub/notes.txt`; a file given by itself: its name), with
+//! `--id-prefix` in front when set, so the id is the same however the folder is written
+//! (`.`, `./docs`, an absolute path) and ingesting the same tree again replaces the documents
+//! instead of adding copies. Its title is the first Markdown heading, else the file name; its
+//! source is the id.
+//!
+//! Every file passed over is named on standard error with the reason, on a terminal or not:
+//! files of other types in a folder (the command still succeeds), and files that could not be
+//! ingested (not UTF-8, unreadable, refused by the retriever, an id already taken in this
+//! run), after which the command exits 1.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,6 +29,10 @@ pub struct IngestArgs {
     /// The tenant the documents belong to.
     #[arg(long)]
     tenant: String,
+    /// Put this in front of every document id (e.g. `handbook/`). Without it, ids are paths
+    /// relative to the folder given (a file given by itself: its name).
+    #[arg(long, default_value = "")]
+    id_prefix: String,
     /// Files and folders (folders are searched recursively for .txt and .md files).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -31,35 +44,91 @@ fn is_text_file(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The files to ingest, in a stable order; an error names a path that is missing or unusable.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
+fn is_hidden(entry: &walkdir::DirEntry) -> bool {
+    entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.')
+}
+
+/// A file to ingest and its document id.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FileToIngest {
+    pub path: PathBuf,
+    pub id: String,
+}
+
+/// What `collect_files` found: the files to ingest, in a stable order; files of other types
+/// in the folders (named, not an error); files that cannot be ingested, with the reason.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub files: Vec<FileToIngest>,
+    pub ignored: Vec<String>,
+    pub skipped: Vec<String>,
+}
+
+/// `sub\guide.md` → `sub/guide.md`: the same id on every platform and every run.
+fn id_of(prefix: &str, relative: &Path) -> String {
+    let text = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    format!("{prefix}{text}")
+}
+
+/// The files to ingest; an error names a given path that is missing or unusable.
+pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, String> {
+    let mut out = Collected::default();
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut add = |out: &mut Collected, path: PathBuf, id: String| {
+        if let Some(first) = seen.get(&id) {
+            if first != &path {
+                out.skipped.push(format!(
+                    "{}: its id {id:?} is taken by {} in this run (ingest the folders one by one \
+                     with --id-prefix)",
+                    path.display(),
+                    first.display()
+                ));
+            }
+            return;
+        }
+        seen.insert(id.clone(), path.clone());
+        out.files.push(FileToIngest { path, id });
+    };
     for path in paths {
         let meta =
             std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
-            let mut found: Vec<PathBuf> = Vec::new();
-            for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+            let walker = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| !is_hidden(e));
+            for entry in walker {
                 let entry = entry.map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
-                if entry.file_type().is_file() && is_text_file(entry.path()) {
-                    found.push(entry.into_path());
+                if !entry.file_type().is_file() {
+                    continue;
                 }
+                if !is_text_file(entry.path()) {
+                    out.ignored.push(format!(
+                        "{}: not a .txt or .md file",
+                        entry.path().display()
+                    ));
+                    continue;
+                }
+                let relative = entry
+                    .path()
+                    .strip_prefix(path)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|_| PathBuf::from(entry.file_name()));
+                let id = id_of(prefix, &relative);
+                add(&mut out, entry.into_path(), id);
             }
-            files.extend(found);
         } else if is_text_file(path) {
-            files.push(path.clone());
+            let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+            add(&mut out, path.clone(), id_of(prefix, &name));
         } else {
             return Err(format!("{} is not a .txt or .md file", path.display()));
         }
     }
-    files.dedup();
-    Ok(files)
-}
-
-/// `./docs\guide.md` → `docs/guide.md`: the same id on every platform and every run.
-fn document_id(path: &Path) -> String {
-    let text = path.to_string_lossy().replace('\\', "/");
-    text.trim_start_matches("./").to_owned()
+    Ok(out)
 }
 
 fn title_of(path: &Path, text: &str) -> Option<String> {
@@ -73,11 +142,10 @@ fn title_of(path: &Path, text: &str) -> Option<String> {
 }
 
 /// Reads a file into the document `POST /documents` would receive.
-pub fn read_document(path: &Path) -> Result<NewDocument, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_document(path: &Path, id: String) -> Result<NewDocument, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let text =
-        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
-    let id = document_id(path);
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
     Ok(NewDocument {
         title: title_of(path, &text),
         source: Some(id.clone()),
@@ -88,7 +156,15 @@ pub fn read_document(path: &Path) -> Result<NewDocument, String> {
 }
 
 pub async fn run(args: IngestArgs) -> Result<(), String> {
-    let files = collect_files(&args.paths)?;
+    let collected = collect_files(&args.paths, &args.id_prefix)?;
+    // Said on stderr line by line, whether or not it is a terminal (CI logs, pipes).
+    for message in &collected.ignored {
+        eprintln!("skipped {message}");
+    }
+    for message in &collected.skipped {
+        eprintln!("skipped {message}");
+    }
+    let files = collected.files;
     if files.is_empty() {
         return Err("no .txt or .md files found in the given paths".into());
     }
@@ -100,18 +176,21 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("tenant {}: {}", args.tenant, super::error_text(e)))?;
 
+    // Drawn only on a terminal (indicatif hides itself otherwise).
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} files  {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let (mut stored, mut chunks, mut failed) = (0usize, 0usize, Vec::new());
-    for path in &files {
-        bar.set_message(path.display().to_string());
-        let outcome = match read_document(path) {
+    let (mut stored, mut chunks) = (0usize, 0usize);
+    let mut failed = collected.skipped.len();
+    for file in files {
+        bar.set_message(file.path.display().to_string());
+        let path = file.path.display().to_string();
+        let outcome = match read_document(&file.path, file.id) {
             Ok(doc) => documents::ingest(tenant.retriever.as_ref(), vec![doc])
                 .await
-                .map_err(|e| format!("{}: {}", path.display(), super::error_text(e))),
+                .map_err(|e| format!("{path}: {}", super::error_text(e))),
             Err(message) => Err(message),
         };
         match outcome {
@@ -120,8 +199,9 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
                 chunks += outcome.chunks;
             }
             Err(message) => {
-                bar.println(format!("skipped {message}"));
-                failed.push(message);
+                // `suspend` keeps the bar intact on a terminal; off one, it just prints.
+                bar.suspend(|| eprintln!("skipped {message}"));
+                failed += 1;
             }
         }
         bar.inc(1);
@@ -131,10 +211,12 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
         "ingest: stored {stored} document(s), {chunks} chunk(s) for tenant {}",
         args.tenant
     );
-    if failed.is_empty() {
+    if failed == 0 {
         Ok(())
     } else {
-        Err(format!("{} file(s) could not be ingested", failed.len()))
+        Err(format!(
+            "{failed} file(s) were skipped (each is named above with the reason)"
+        ))
     }
 }
 
@@ -144,7 +226,8 @@ mod tests {
 
     #[test]
     fn ids_and_titles() {
-        assert_eq!(document_id(Path::new("./docs/guide.md")), "docs/guide.md");
+        assert_eq!(id_of("", Path::new("sub/guide.md")), "sub/guide.md");
+        assert_eq!(id_of("hb/", Path::new("guide.md")), "hb/guide.md");
         assert_eq!(
             title_of(Path::new("a/notes.md"), "intro\n# Getting started\n"),
             Some("Getting started".into())
@@ -160,21 +243,42 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("sub/deeper")).expect("mkdir");
-        for name in ["a.md", "sub/b.txt", "sub/deeper/c.MD", "sub/image.png"] {
+        std::fs::create_dir_all(root.join(".git")).expect("mkdir");
+        for name in [
+            "a.md",
+            "sub/b.txt",
+            "sub/deeper/c.MD",
+            "sub/image.png",
+            ".git/HEAD.txt",
+        ] {
             std::fs::write(root.join(name), "text").expect("write");
         }
-        let files = collect_files(&[root.to_path_buf()]).expect("collect");
-        let names: Vec<String> = files
-            .iter()
-            .map(|f| {
-                f.strip_prefix(root)
-                    .expect("inside")
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        assert_eq!(names, vec!["a.md", "sub/b.txt", "sub/deeper/c.MD"]);
-        assert!(collect_files(&[root.join("sub/image.png")]).is_err());
-        assert!(collect_files(&[root.join("missing")]).is_err());
+        let collected = collect_files(&[root.to_path_buf()], "").expect("collect");
+        let ids: Vec<&str> = collected.files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, vec!["a.md", "sub/b.txt", "sub/deeper/c.MD"]);
+        assert!(collected.skipped.is_empty(), "{:?}", collected.skipped);
+        assert_eq!(collected.ignored.len(), 1, "{:?}", collected.ignored);
+        assert!(collected.ignored[0].contains("image.png: not a .txt or .md file"));
+        // The same ids however the folder is written.
+        let dotted = collect_files(&[root.join("sub/../sub")], "").expect("collect");
+        let plain = collect_files(&[root.join("sub")], "").expect("collect");
+        let ids = |c: &Collected| c.files.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&dotted), ids(&plain));
+        assert_eq!(ids(&plain), vec!["b.txt", "deeper/c.MD"]);
+        // Two folders with the same relative path: the second is named, not silently lost.
+        for dir in ["one", "two"] {
+            std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+            std::fs::write(root.join(dir).join("same.md"), "text").expect("write");
+        }
+        let both = collect_files(&[root.join("one"), root.join("two")], "").expect("c");
+        assert_eq!(both.files.len(), 1);
+        assert_eq!(both.skipped.len(), 1, "{:?}", both.skipped);
+        assert!(
+            both.skipped[0].contains("is taken by"),
+            "{:?}",
+            both.skipped
+        );
+        assert!(collect_files(&[root.join("sub/image.png")], "").is_err());
+        assert!(collect_files(&[root.join("missing")], "").is_err());
     }
 }

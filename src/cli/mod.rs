@@ -170,6 +170,26 @@ pub(crate) fn cli_actor() -> Actor {
     Actor::cli()
 }
 
+/// Like `error_text`, but a field error names the command's flag (`--pinecone-index-host`),
+/// not the API field: `field_a_b` reads `--field-a-b` unless `flags` maps it otherwise.
+pub(crate) fn flag_error_text(error: crate::errors::AppError, flags: &[(&str, &str)]) -> String {
+    match error {
+        crate::errors::AppError::Validation { errors, .. } => errors
+            .iter()
+            .map(|e| {
+                let flag = flags
+                    .iter()
+                    .find(|(field, _)| *field == e.field)
+                    .map(|(_, flag)| (*flag).to_owned())
+                    .unwrap_or_else(|| format!("--{}", e.field.replace('_', "-")));
+                format!("{flag} {}", e.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => error_text(other),
+    }
+}
+
 pub(crate) fn error_text(error: crate::errors::AppError) -> String {
     match error {
         crate::errors::AppError::Validation { errors, .. } => errors

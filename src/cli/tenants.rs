@@ -1,11 +1,15 @@
-//! `tenantgate tenants create|list|show|activate|deactivate`.
+//! `tenantgate tenants create|update|list|show|activate|deactivate`. Errors name this
+//! command's flags (`--pinecone-index-host`), not the API's fields.
 
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::{cli_actor, connect, error_text, load_config, read_stdin_secret};
+use super::{cli_actor, connect, error_text, flag_error_text, load_config, read_stdin_secret};
 use crate::models::tenant::{Tenant, TenantView};
-use crate::services::tenants::{self, CreateTenant};
+use crate::services::tenants::{self, CreateTenant, UpdateTenant};
+
+/// API fields whose flag is not their name with dashes.
+const FLAGS: &[(&str, &str)] = &[("pinecone_api_key", "--pinecone-api-key-stdin")];
 
 // Parsed once per process: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -19,13 +23,18 @@ pub enum TenantsCommand {
         name: String,
         #[arg(long)]
         system_prompt: Option<String>,
-        /// builtin (default), pinecone or none.
+        /// builtin, pinecone or none. Default: pinecone with --pinecone-api-key-stdin, else
+        /// builtin.
         #[arg(long)]
         retriever: Option<String>,
+        /// Not needed by the gateway (kept for the Python original's settings).
         #[arg(long)]
         pinecone_environment: Option<String>,
+        /// The tenant's index; without it and without --pinecone-index-host, the server's
+        /// PINECONE_INDEX_NAME.
         #[arg(long)]
         pinecone_index_name: Option<String>,
+        /// The index's host name (https implied) or a full URL.
         #[arg(long)]
         pinecone_index_host: Option<String>,
         #[arg(long)]
@@ -40,6 +49,35 @@ pub enum TenantsCommand {
         #[arg(long)]
         monthly_token_budget: Option<i64>,
     },
+    /// Change a tenant: only the flags given are changed; an empty value ("") clears a
+    /// setting. Running replicas see the change within a second.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        system_prompt: Option<String>,
+        /// builtin, pinecone or none.
+        #[arg(long)]
+        retriever: Option<String>,
+        #[arg(long)]
+        pinecone_environment: Option<String>,
+        #[arg(long)]
+        pinecone_index_name: Option<String>,
+        #[arg(long)]
+        pinecone_index_host: Option<String>,
+        #[arg(long)]
+        pinecone_namespace: Option<String>,
+        /// Read a new Pinecone API key from standard input (an empty line removes the key).
+        #[arg(long)]
+        pinecone_api_key_stdin: bool,
+        /// Requests per minute for the whole tenant ("" clears: TENANT_REQUESTS_PER_MINUTE).
+        #[arg(long, value_parser = optional_number)]
+        requests_per_minute: Option<Option<i64>>,
+        /// Prompt + completion tokens per UTC month on the chat routes ("" clears: none).
+        #[arg(long, value_parser = optional_number)]
+        monthly_token_budget: Option<Option<i64>>,
+    },
     /// List tenants (inactive ones included).
     List,
     /// Show one tenant (never its secrets).
@@ -48,6 +86,28 @@ pub enum TenantsCommand {
     Activate { id: String },
     /// Deactivate a tenant: its users and keys get 403 tenant_unavailable on every replica.
     Deactivate { id: String },
+}
+
+/// A whole number, or "" for "none".
+fn optional_number(raw: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| format!("must be a whole number, or \"\" to clear; got {raw:?}"))
+}
+
+/// A secret line from standard input; an empty one means "none" (`None` inside).
+fn read_optional_stdin_secret() -> Result<Option<SecretString>, String> {
+    use std::io::Read;
+    let mut buffer = String::new();
+    std::io::stdin()
+        .read_to_string(&mut buffer)
+        .map_err(|e| format!("could not read the Pinecone API key from standard input: {e}"))?;
+    let line = buffer.lines().next().unwrap_or("").trim().to_owned();
+    Ok((!line.is_empty()).then(|| SecretString::from(line)))
 }
 
 fn print_tenant(tenant: Tenant) {
@@ -97,8 +157,63 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await
-                .map_err(error_text)?;
+                .map_err(|e| flag_error_text(e, FLAGS))?;
             println!("tenants: created {}", tenant.id);
+            print_tenant(tenant);
+        }
+        TenantsCommand::Update {
+            id,
+            name,
+            system_prompt,
+            retriever,
+            pinecone_environment,
+            pinecone_index_name,
+            pinecone_index_host,
+            pinecone_namespace,
+            pinecone_api_key_stdin,
+            requests_per_minute,
+            monthly_token_budget,
+        } => {
+            // "" clears a nullable setting, as `null` does in the API.
+            let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
+            let pinecone_api_key = if pinecone_api_key_stdin {
+                Some(read_optional_stdin_secret()?)
+            } else {
+                None
+            };
+            let changes = UpdateTenant {
+                name: name.map(Some),
+                system_prompt: clearable(system_prompt),
+                retriever: retriever.map(Some),
+                pinecone_environment: clearable(pinecone_environment),
+                pinecone_index_name: clearable(pinecone_index_name),
+                pinecone_index_host: clearable(pinecone_index_host),
+                pinecone_namespace: clearable(pinecone_namespace),
+                pinecone_api_key,
+                requests_per_minute,
+                monthly_token_budget,
+                ..UpdateTenant::default()
+            };
+            let before = tenants::get(&mut conn, &id)
+                .await
+                .map_err(|_| format!("no tenant with id {id}"))?;
+            let tenant = tenants::update(&mut conn, &config.keys, &actor, &id, changes)
+                .await
+                .map_err(|e| match e {
+                    crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
+                    other => flag_error_text(other, FLAGS),
+                })?;
+            if tenant.version == before.version {
+                println!(
+                    "tenants: {} unchanged (version {})",
+                    tenant.id, tenant.version
+                );
+            } else {
+                println!(
+                    "tenants: updated {} (version {})",
+                    tenant.id, tenant.version
+                );
+            }
             print_tenant(tenant);
         }
         TenantsCommand::List => {

@@ -1,11 +1,19 @@
-//! `tenantgate users create|promote|list`.
+//! `tenantgate users create|promote|deactivate|set-password|list`. Errors name this command's
+//! flags, not the API's fields.
 
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::{cli_actor, connect, error_text, read_stdin_secret};
+use super::{cli_actor, connect, error_text, flag_error_text, read_stdin_secret};
 use crate::config::{DatabaseConfig, ProcessEnv};
 use crate::services::users::{self, CreateUser, UpdateUser};
+
+/// API fields whose flag is not their name with dashes.
+const FLAGS: &[(&str, &str)] = &[
+    ("tenant_id", "--tenant"),
+    ("password", "--password/--password-stdin"),
+    ("is_superuser", "--superuser"),
+];
 
 #[derive(Subcommand)]
 pub enum UsersCommand {
@@ -30,10 +38,31 @@ pub enum UsersCommand {
         #[arg(long)]
         superuser: bool,
     },
-    /// Make an existing user a superuser.
+    /// Make an existing user an active superuser (says so when nothing changed).
     Promote {
         #[arg(long)]
         email: String,
+    },
+    /// Deactivate a user: logging in and the admin API stop working for them.
+    Deactivate {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a user's password (e.g. a forgotten admin password): `--password-stdin` or
+    /// `--password`.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        /// The password (visible in shell history; prefer --password-stdin).
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// List users.
     List {
@@ -69,7 +98,7 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
             };
             let user = users::create(&mut conn, &actor, input)
                 .await
-                .map_err(error_text)?;
+                .map_err(|e| flag_error_text(e, FLAGS))?;
             println!(
                 "users: created {} ({}){}{}",
                 user.email,
@@ -82,9 +111,14 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
             );
         }
         UsersCommand::Promote { email } => {
-            let user = users::find_by_email(&mut conn, &email)
-                .await
-                .map_err(|_| format!("no user with email {email}"))?;
+            let user = find(&mut conn, &email).await?;
+            if user.is_superuser && user.is_active {
+                println!(
+                    "users: {} ({}) is already an active superuser; nothing changed",
+                    user.email, user.id
+                );
+                return Ok(());
+            }
             let update = UpdateUser {
                 is_superuser: Some(true),
                 is_active: Some(true),
@@ -97,6 +131,40 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
                 "users: {} ({}) is now an active superuser",
                 user.email, user.id
             );
+        }
+        UsersCommand::Deactivate { email } => {
+            let user = find(&mut conn, &email).await?;
+            if !user.is_active {
+                println!(
+                    "users: {} ({}) is already inactive; nothing changed",
+                    user.email, user.id
+                );
+                return Ok(());
+            }
+            let user = users::deactivate(&mut conn, &actor, user.id)
+                .await
+                .map_err(error_text)?;
+            println!("users: {} ({}) is now inactive", user.email, user.id);
+        }
+        UsersCommand::SetPassword {
+            email,
+            password,
+            password_stdin,
+        } => {
+            let password = match (password, password_stdin) {
+                (_, true) => read_stdin_secret("password")?,
+                (Some(p), false) => SecretString::from(p),
+                (None, false) => return Err("give --password or --password-stdin".to_owned()),
+            };
+            let user = find(&mut conn, &email).await?;
+            let update = UpdateUser {
+                password: Some(password),
+                ..Default::default()
+            };
+            let user = users::update(&mut conn, &actor, user.id, update)
+                .await
+                .map_err(|e| flag_error_text(e, FLAGS))?;
+            println!("users: new password set for {} ({})", user.email, user.id);
         }
         UsersCommand::List { tenant } => {
             let list = users::list(&mut conn, tenant.as_deref(), i64::MAX, 0)
@@ -120,4 +188,13 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+async fn find(
+    conn: &mut diesel_async::AsyncPgConnection,
+    email: &str,
+) -> Result<crate::models::user::User, String> {
+    users::find_by_email(conn, email)
+        .await
+        .map_err(|_| format!("no user with email {email}"))
 }

@@ -174,3 +174,40 @@ pub async fn revoke(
     })
     .await
 }
+
+/// Replaces a key: a new key for the same tenant, with the same name, request limit and expiry
+/// (none when the old one had expired), and the old key revoked, in one transaction. The caller should then
+/// `forget` the old prefix on this replica; other replicas hear of it through the NOTIFY.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    keys: &ApiKeys,
+    actor: &Actor,
+    key_id: Uuid,
+) -> AppResult<(ApiKey, CreatedKey)> {
+    conn.transaction(async |conn| {
+        let old: ApiKey = api_keys::table
+            .find(key_id)
+            .select(ApiKey::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| AppError::not_found("API key"))?;
+        if old.revoked_at.is_some() {
+            return Err(AppError::validation(
+                "key_id",
+                "is revoked already; create a new key instead",
+            ));
+        }
+        let input = CreateApiKey {
+            name: old.name.clone(),
+            expires_at: old.expires_at.filter(|at| *at > Utc::now()),
+            requests_per_minute: old.requests_per_minute.map(i64::from),
+        };
+        let tenant_id = old.tenant_id.clone();
+        let created = create(conn, keys, actor, &tenant_id, input).await?;
+        let revoked = revoke(conn, actor, Some(&tenant_id), old.id).await?;
+        Ok::<_, AppError>((revoked, created))
+    })
+    .await
+}

@@ -14,6 +14,7 @@ mod foundation;
 mod identity_provider;
 mod key_rotation;
 mod limits;
+mod newcomer;
 mod openai;
 mod openapi;
 mod pgbouncer;
