@@ -19,4 +19,5 @@ mod pinecone;
 mod retrieval;
 mod sdk;
 mod tenant_cache;
+mod token_revocation;
 mod walkthrough;
