@@ -88,6 +88,15 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        token_version -> Int8,
+    }
+}
+
+diesel::table! {
+    user_token_revocations (user_id) {
+        user_id -> Uuid,
+        token_version -> Int8,
+        revoked_at -> Timestamptz,
     }
 }
 
@@ -101,5 +110,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     tenants,
     usage_daily,
-    users
+    user_token_revocations,
+    users,
 );

@@ -24,7 +24,7 @@ pub struct Inner {
     pub tokens: TokenVerifier,
     pub tenants: Arc<TenantCache>,
     pub api_keys: Arc<ApiKeys>,
-    pub superusers: Superusers,
+    pub superusers: Arc<Superusers>,
     pub login_throttle: LoginThrottle,
     pub limiter: crate::limits::Limiter,
     pub usage: Arc<crate::usage::Usage>,
@@ -62,7 +62,7 @@ impl AppState {
             config.tenant_cache_capacity,
         ));
         let api_keys = Arc::new(ApiKeys::new(pool.clone(), &config.keys));
-        let superusers = Superusers::new(pool.clone());
+        let superusers = Arc::new(Superusers::new(pool.clone()));
         let login_throttle =
             LoginThrottle::new(config.login_max_failures, config.login_failure_window);
         let limiter = crate::limits::Limiter::new(&config.limits)?;
@@ -97,8 +97,12 @@ impl AppState {
         let url: SecretString = self.config.database.direct_url().clone();
         let listener = tokio::spawn(crate::tenants::listener::listen(
             url,
-            self.tenants.clone(),
-            self.api_keys.clone(),
+            crate::tenants::listener::Watched {
+                tenants: self.tenants.clone(),
+                api_keys: self.api_keys.clone(),
+                revocations: self.tokens.revocations(),
+                superusers: self.superusers.clone(),
+            },
         ));
         let api_keys = self.api_keys.clone();
         let flusher = tokio::spawn(async move {

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
+use super::revocations::Revocations;
 use crate::config::{JwtConfig, JwtKeySource};
 use crate::errors::{AppError, AppResult};
 
@@ -32,7 +33,7 @@ const TOKEN_CACHE_CAPACITY: u64 = 100_000;
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the gateway takes from a verified token.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct VerifiedToken {
     pub sub: Option<String>,
     pub email: Option<String>,
@@ -40,6 +41,12 @@ pub struct VerifiedToken {
     pub tenant_id: Option<Box<str>>,
     /// `exp` plus leeway, in seconds since the epoch.
     pub valid_until: u64,
+    /// `sub` when it is a user id of this gateway (a UUID): what revocation checks.
+    pub user_id: Option<uuid::Uuid>,
+    /// `iat`, when present.
+    pub issued_at: Option<u64>,
+    /// `ver`: the user's token version when `/auth/token` issued it (see `revocations`).
+    pub token_version: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +61,9 @@ struct IssuedClaims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a str>,
+    /// The user's token version: a later change to the user revokes the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ver: Option<i64>,
 }
 
 enum Keys {
@@ -67,6 +77,7 @@ pub struct TokenVerifier {
     config: JwtConfig,
     validation: Validation,
     cache: Cache<String, Arc<VerifiedToken>>,
+    revocations: Arc<Revocations>,
 }
 
 struct ExpireAtValidUntil;
@@ -141,26 +152,38 @@ impl TokenVerifier {
             .max_capacity(TOKEN_CACHE_CAPACITY)
             .expire_after(ExpireAtValidUntil)
             .build();
+        let revocations = Arc::new(Revocations::new(
+            config.access_token_ttl + Duration::from_secs(config.leeway_seconds),
+        ));
         Ok(Self {
             keys,
             encoding,
             config: config.clone(),
             validation,
             cache,
+            revocations,
         })
     }
 
-    /// Verifies a bearer token, from the cache when it was verified before.
+    /// The revocations every verified token is checked against (fed by the change listener).
+    pub fn revocations(&self) -> Arc<Revocations> {
+        self.revocations.clone()
+    }
+
+    /// Verifies a bearer token, from the cache when it was verified before, and refuses it
+    /// when its user changed after it was issued (checked on every call, cached or not).
     pub async fn verify(&self, token: &str) -> AppResult<Arc<VerifiedToken>> {
         if let Some(hit) = self.cache.get(token) {
             // The cache entry expires at `valid_until`, but only to the second: check exactly.
             if hit.valid_until >= now_secs() {
+                self.revocations.check(&hit)?;
                 return Ok(hit);
             }
             return Err(AppError::TokenExpired);
         }
         let verified = Arc::new(self.verify_uncached(token).await?);
         self.cache.insert(token.to_owned(), verified.clone());
+        self.revocations.check(&verified)?;
         Ok(verified)
     }
 
@@ -199,8 +222,12 @@ impl TokenVerifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(Box::from);
+        let sub = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
         Ok(VerifiedToken {
-            sub: claims.get("sub").and_then(Value::as_str).map(str::to_owned),
+            user_id: sub.as_deref().and_then(|s| uuid::Uuid::parse_str(s).ok()),
+            issued_at: claims.get("iat").and_then(Value::as_u64),
+            token_version: claims.get("ver").and_then(Value::as_i64),
+            sub,
             email: claims
                 .get("email")
                 .and_then(Value::as_str)
@@ -217,6 +244,18 @@ impl TokenVerifier {
         email: &str,
         tenant_id: Option<&str>,
     ) -> AppResult<(String, u64)> {
+        self.issue_for_user(sub, email, tenant_id, None)
+    }
+
+    /// Issues an access token carrying the user's token version (`users.token_version`), so a
+    /// later change to the user revokes it exactly (see `revocations`).
+    pub fn issue_for_user(
+        &self,
+        sub: &str,
+        email: &str,
+        tenant_id: Option<&str>,
+        token_version: Option<i64>,
+    ) -> AppResult<(String, u64)> {
         let key = self.encoding.as_ref().ok_or(AppError::Forbidden(
             "this gateway verifies tokens from an identity provider and does not issue them",
         ))?;
@@ -230,6 +269,7 @@ impl TokenVerifier {
             exp: now + ttl,
             iss: self.config.issuer.as_deref(),
             aud: self.config.audience.as_deref(),
+            ver: token_version,
         };
         let token = jsonwebtoken::encode(&Header::new(self.config.algorithm), &claims, key)
             .map_err(AppError::internal)?;

@@ -5,6 +5,7 @@
 //! - `api_keys`: tenant API keys.
 //! - `password`: argon2id hashing.
 //! - `login_throttle`: slowing down repeated failed logins.
+//! - `revocations`: refusing tokens of users who changed (deactivated, moved, …).
 //! - `layers`: the tenant layer and the superuser layer.
 //! - `extractors`: what handlers ask for (`Tenant`, `Retriever`, `SystemPrompt`, `CallerOf`, `Superuser`).
 //! - `writers`: `require_writer`, who may write a tenant's data.
@@ -16,6 +17,7 @@ pub mod jwt;
 pub mod layers;
 pub mod login_throttle;
 pub mod password;
+pub mod revocations;
 pub mod superusers;
 pub mod writers;
 

@@ -1,6 +1,7 @@
-//! Is this user an active superuser? Read from the database through a short cache, so a
-//! demotion or deactivation takes effect within `SUPERUSER_CACHE_TTL` everywhere, and at once
-//! on the replica that made it (it calls `forget`).
+//! Is this user an active superuser? Read from the database through a short cache. A change
+//! to a user (psql included) drops the entry on every replica within a second (the change
+//! listener's `user_changed`), at once on the replica that made it (`forget`); the TTL only
+//! bounds how stale it can get while the listener is reconnecting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,10 @@ impl Superusers {
 
     pub async fn forget(&self, id: Uuid) {
         self.cache.invalidate(&id).await;
+    }
+
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
     }
 }
 

@@ -135,15 +135,15 @@ pub async fn token(
         });
     }
     let mut conn = state.pool.get().await?;
-    let user: Option<User> = users::table
+    let user: Option<(User, i64)> = users::table
         .filter(lower(users::email).eq(lower(&email)))
-        .select(User::as_select())
+        .select((User::as_select(), users::token_version))
         .first(&mut conn)
         .await
         .optional()?;
     drop(conn);
-    let usable = user.filter(|u| u.is_active);
-    let stored = usable.as_ref().map(|u| u.password_hash.clone());
+    let usable = user.filter(|(u, _)| u.is_active);
+    let stored = usable.as_ref().map(|(u, _)| u.password_hash.clone());
     if !password::verify(password, stored).await? {
         if let Some(retry_after_seconds) = state.login_throttle.record_failure(&throttle_keys) {
             return Err(AppError::RateLimited {
@@ -152,11 +152,13 @@ pub async fn token(
         }
         return Err(AppError::InvalidCredentials);
     }
-    let user = usable.ok_or(AppError::InvalidCredentials)?;
-    let (access_token, expires_in) =
-        state
-            .tokens
-            .issue(&user.id.to_string(), &user.email, user.tenant_id.as_deref())?;
+    let (user, token_version) = usable.ok_or(AppError::InvalidCredentials)?;
+    let (access_token, expires_in) = state.tokens.issue_for_user(
+        &user.id.to_string(),
+        &user.email,
+        user.tenant_id.as_deref(),
+        Some(token_version),
+    )?;
     tracing::info!(user_id = %user.id, "login");
     Ok(Json(TokenResponse {
         access_token,

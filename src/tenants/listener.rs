@@ -1,7 +1,9 @@
 //! Cross-replica cache coherence: every replica `LISTEN`s on the channels the database triggers
-//! notify (`tenant_changed` with `"<id> <version>"`, `api_key_changed` with the key prefix) and
-//! drops what changed. After a lost connection it reconnects and clears its caches, since
-//! notifications sent meanwhile are gone.
+//! notify (`tenant_changed` with `"<id> <version>"`, `api_key_changed` with the key prefix,
+//! `user_changed` with `"<id> <token version> <epoch seconds>"`) and drops what changed (a
+//! user change revokes the user's older tokens and drops its cached superuser status). After a
+//! lost connection it reconnects, clears its caches and reloads the recent token revocations,
+//! since notifications sent meanwhile are gone; the first connection loads them too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,8 @@ use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::api_keys::ApiKeys;
+use crate::auth::revocations::{Revocations, USER_CHANNEL};
+use crate::auth::superusers::Superusers;
 use crate::tenants::TenantCache;
 
 pub const TENANT_CHANNEL: &str = "tenant_changed";
@@ -19,11 +23,19 @@ pub const API_KEY_CHANNEL: &str = "api_key_changed";
 const PING_EVERY: Duration = Duration::from_secs(10);
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
+/// What the listener keeps coherent.
+pub struct Watched {
+    pub tenants: Arc<TenantCache>,
+    pub api_keys: Arc<ApiKeys>,
+    pub revocations: Arc<Revocations>,
+    pub superusers: Arc<Superusers>,
+}
+
 /// Runs forever (until the task is dropped).
-pub async fn listen(url: SecretString, tenants: Arc<TenantCache>, api_keys: Arc<ApiKeys>) {
+pub async fn listen(url: SecretString, watched: Watched) {
     let mut first = true;
     loop {
-        match listen_once(&url, &tenants, &api_keys, &mut first).await {
+        match listen_once(&url, &watched, &mut first).await {
             Ok(()) => tracing::warn!("change listener connection closed; reconnecting"),
             Err(e) => tracing::warn!(error = %e, "change listener failed; reconnecting"),
         }
@@ -33,24 +45,30 @@ pub async fn listen(url: SecretString, tenants: Arc<TenantCache>, api_keys: Arc<
 
 async fn listen_once(
     url: &SecretString,
-    tenants: &TenantCache,
-    api_keys: &ApiKeys,
+    watched: &Watched,
     first: &mut bool,
 ) -> Result<(), String> {
+    let Watched {
+        tenants, api_keys, ..
+    } = watched;
     let mut conn = crate::db::establish(url.expose_secret().to_owned())
         .await
         .map_err(|e| e.to_string())?;
     conn.batch_execute(&format!(
-        "LISTEN {TENANT_CHANNEL}; LISTEN {API_KEY_CHANNEL}"
+        "LISTEN {TENANT_CHANNEL}; LISTEN {API_KEY_CHANNEL}; LISTEN {USER_CHANNEL}"
     ))
     .await
     .map_err(|e| e.to_string())?;
     if *first {
         warn_if_pooled(&mut conn, url.expose_secret()).await;
     }
+    // After LISTEN, so a change made meanwhile is either in the table or notified.
+    let revoked = watched.revocations.reload(&mut conn).await?;
+    tracing::debug!(revoked, "recent token revocations loaded");
     if !std::mem::take(first) {
         tenants.clear();
         api_keys.forget_all();
+        watched.superusers.forget_all();
         tracing::info!("change listener reconnected; caches cleared");
     }
     loop {
@@ -64,7 +82,7 @@ async fn listen_once(
                     next = notifications.next() => match next {
                         None => return Ok(()),
                         Some(Err(e)) => return Err(e.to_string()),
-                        Some(Ok(n)) => handle(&n.channel, &n.payload, tenants, api_keys).await,
+                        Some(Ok(n)) => handle(&n.channel, &n.payload, watched).await,
                     },
                     () = &mut deadline => break,
                 }
@@ -114,7 +132,10 @@ async fn warn_if_pooled(conn: &mut diesel_async::AsyncPgConnection, url: &str) {
     }
 }
 
-async fn handle(channel: &str, payload: &str, tenants: &TenantCache, api_keys: &ApiKeys) {
+async fn handle(channel: &str, payload: &str, watched: &Watched) {
+    let Watched {
+        tenants, api_keys, ..
+    } = watched;
     match channel {
         TENANT_CHANNEL => {
             let Some((id, version)) = payload.split_once(' ') else {
@@ -125,6 +146,12 @@ async fn handle(channel: &str, payload: &str, tenants: &TenantCache, api_keys: &
             tenants.announce(id, version).await;
         }
         API_KEY_CHANNEL => api_keys.forget(payload).await,
+        USER_CHANNEL => {
+            if let Some(user) = watched.revocations.record_payload(payload) {
+                tracing::debug!(user_id = %user, "user changed; older tokens revoked");
+                watched.superusers.forget(user).await;
+            }
+        }
         _ => {}
     }
 }

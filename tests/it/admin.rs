@@ -420,7 +420,8 @@ async fn authorisation_matrix_covers_every_admin_route() {
         ("tenant user", Credential::Bearer(&member), 403, "forbidden"),
         ("API key (X-API-Key)", Credential::ApiKey(&key), 403, "forbidden"),
         ("API key (Bearer)", Credential::Bearer(&key), 403, "forbidden"),
-        ("inactive superuser", Credential::Bearer(&fallen_token), 403, "forbidden"),
+        // Deactivating a user revokes the tokens issued before (DESIGN §10): 401, not 403.
+        ("inactive superuser", Credential::Bearer(&fallen_token), 401, "invalid_token"),
         ("forged token", Credential::Bearer("eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"), 401, "invalid_token"),
     ];
     for case in &cases {
@@ -944,37 +945,62 @@ async fn demoted_or_deactivated_superusers_are_refused_at_once() {
         .await;
     demoted.assert_status(200);
     assert_eq!(demoted.json()["is_superuser"], false);
+    // The change revokes the tokens issued before it (DESIGN §10): refused at once (the
+    // superuser cache is dropped by the write), 401 `invalid_token` once the NOTIFY is in.
+    refused_then_revoked(&app, "/admin/tenants", &second).await;
+    // A fresh token of the demoted user is a member's: 403.
+    let second = app.login_as("second@example.com").await;
     app.get("/admin/tenants")
         .bearer(&second)
         .send()
         .await
         .assert_error(403, "forbidden");
 
-    // Promoted again: allowed again at once.
+    // Promoted again: a fresh token is allowed at once.
     app.patch(&format!("/admin/users/{other}"))
         .bearer(&admin)
         .json(&json!({"is_superuser": true}))
         .send()
         .await
         .assert_status(200);
+    let second = app.login_as("second@example.com").await;
     app.get("/admin/tenants")
         .bearer(&second)
         .send()
         .await
         .assert_status(200);
 
-    // Deactivated through PUT is_active: refused at once too.
+    // Deactivated through PUT is_active: its tokens are refused at once too.
     app.put(&format!("/admin/users/{other}"))
         .bearer(&admin)
         .json(&json!({"is_active": false}))
         .send()
         .await
         .assert_status(200);
-    app.get("/admin/users")
-        .bearer(&second)
-        .send()
-        .await
-        .assert_error(403, "forbidden");
+    refused_then_revoked(&app, "/admin/users", &second).await;
+}
+
+/// Never admitted again; 401 `invalid_token` within a second (the revocation arrives by NOTIFY).
+async fn refused_then_revoked(app: &TestApp, path: &str, token: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let response = app.get(path).bearer(token).send().await;
+        let status = response.status.as_u16();
+        assert!(
+            status == 401 || status == 403,
+            "{path}: {}",
+            response.text()
+        );
+        if status == 401 {
+            response.assert_error(401, "invalid_token");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: not revoked within a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 // ---- the audit log ----------------------------------------------------------------------------

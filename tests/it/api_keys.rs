@@ -422,6 +422,7 @@ fn user_caller(sub: Option<String>, tenant: &str) -> Caller {
         email: None,
         tenant_id: Some(tenant.into()),
         valid_until: u64::MAX,
+        ..Default::default()
     }))
 }
 

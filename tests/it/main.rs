@@ -22,5 +22,6 @@ mod pinecone;
 mod retrieval;
 mod sdk;
 mod tenant_cache;
+mod token_revocation;
 mod usage;
 mod walkthrough;

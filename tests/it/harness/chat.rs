@@ -347,6 +347,7 @@ pub fn router_with_retriever(
         email: None,
         tenant_id: Some(tenant_id.into()),
         valid_until: u64::MAX,
+        ..Default::default()
     }));
     let layer = move |mut request: Request, next: Next| {
         let tenant_request = TenantRequest {
