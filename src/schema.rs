@@ -11,6 +11,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        scopes -> Array<Text>,
     }
 }
 
@@ -24,6 +25,7 @@ diesel::table! {
         tenant_id -> Nullable<Text>,
         request_id -> Nullable<Text>,
         changed_fields -> Array<Text>,
+        impersonator -> Nullable<Text>,
     }
 }
 
@@ -43,6 +45,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        is_active -> Bool,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Text,
         name -> Text,
@@ -57,6 +70,7 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        org_id -> Nullable<Text>,
     }
 }
 
@@ -70,11 +84,21 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        role -> Text,
+        org_id -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
+diesel::joinable!(tenants -> organizations (org_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, documents, tenants, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_log,
+    documents,
+    organizations,
+    tenants,
+    users,
+);

@@ -3,7 +3,8 @@
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::{cli_actor, connect, error_text, load_config, read_stdin_secret};
+use super::{cli_actor, cli_scope, connect, error_text, load_config, read_stdin_secret};
+use crate::authz::Action;
 use crate::models::tenant::{Tenant, TenantView};
 use crate::services::tenants::{self, CreateTenant};
 
@@ -82,6 +83,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_namespace,
                 pinecone_api_key,
                 is_active: None,
+                org_id: None,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await
@@ -90,9 +92,15 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             print_tenant(tenant);
         }
         TenantsCommand::List => {
-            let list = tenants::list(&mut conn, true, i64::MAX, 0)
-                .await
-                .map_err(error_text)?;
+            let list = tenants::list(
+                &mut conn,
+                &cli_scope(Action::TenantList)?,
+                true,
+                i64::MAX,
+                0,
+            )
+            .await
+            .map_err(error_text)?;
             println!(
                 "{:<24}  {:<24}  {:<9}  {:<6}  version",
                 "id", "name", "retriever", "active"

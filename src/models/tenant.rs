@@ -54,6 +54,7 @@ pub struct Tenant {
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub org_id: Option<String>,
 }
 
 impl Tenant {
@@ -87,6 +88,7 @@ pub struct NewTenant {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub pinecone_api_key_enc: Option<Vec<u8>>,
+    pub org_id: Option<String>,
 }
 
 /// A partial update: `None` keeps a column, `Some(None)` clears a nullable one.
@@ -102,6 +104,7 @@ pub struct TenantChanges {
     pub pinecone_index_host: Option<Option<String>>,
     pub pinecone_namespace: Option<Option<String>>,
     pub pinecone_api_key_enc: Option<Option<Vec<u8>>>,
+    pub org_id: Option<Option<String>>,
 }
 
 impl TenantChanges {
@@ -122,6 +125,7 @@ impl TenantChanges {
         note(self.pinecone_index_host.is_some(), "pinecone_index_host");
         note(self.pinecone_namespace.is_some(), "pinecone_namespace");
         note(self.pinecone_api_key_enc.is_some(), "pinecone_api_key");
+        note(self.org_id.is_some(), "org_id");
         fields
     }
 
@@ -143,6 +147,8 @@ pub struct TenantView {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub has_pinecone_api_key: bool,
+    /// The organization the tenant belongs to, if any.
+    pub org_id: Option<String>,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -162,6 +168,7 @@ impl From<Tenant> for TenantView {
             pinecone_index_host: t.pinecone_index_host,
             pinecone_namespace: t.pinecone_namespace,
             has_pinecone_api_key: t.pinecone_api_key_enc.is_some(),
+            org_id: t.org_id,
             version: t.version,
             created_at: t.created_at,
             updated_at: t.updated_at,

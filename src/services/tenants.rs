@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::audit::{self, Actor};
 use super::double_option;
+use crate::authz::{Scope, TenantFilter};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::models::tenant::{
@@ -39,6 +40,9 @@ pub struct CreateTenant {
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<SecretString>,
     pub is_active: Option<bool>,
+    /// The organization (superusers; an org admin's tenants land in its own).
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 /// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
@@ -73,6 +77,34 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<Option<SecretString>>,
+    /// Moves the tenant to another organization (`null`: none). Superusers only.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<Option<String>>,
+}
+
+impl UpdateTenant {
+    /// Names of the fields present, for permission checks.
+    pub fn present_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        for (set, name) in [
+            (self.name.is_some(), "name"),
+            (self.is_active.is_some(), "is_active"),
+            (self.system_prompt.is_some(), "system_prompt"),
+            (self.retriever.is_some(), "retriever"),
+            (self.pinecone_environment.is_some(), "pinecone_environment"),
+            (self.pinecone_index_name.is_some(), "pinecone_index_name"),
+            (self.pinecone_index_host.is_some(), "pinecone_index_host"),
+            (self.pinecone_namespace.is_some(), "pinecone_namespace"),
+            (self.pinecone_api_key.is_some(), "pinecone_api_key"),
+            (self.org_id.is_some(), "org_id"),
+        ] {
+            if set {
+                fields.push(name);
+            }
+        }
+        fields
+    }
 }
 
 fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
@@ -204,6 +236,7 @@ pub async fn create(
         pinecone_index_name: index_name,
         pinecone_index_host: index_host,
         pinecone_namespace: namespace,
+        org_id: empty_to_none(input.org_id),
     };
     let mut fields = vec!["id".to_owned(), "name".to_owned(), "retriever".to_owned()];
     for (set, name) in [
@@ -213,6 +246,7 @@ pub async fn create(
         (new.pinecone_index_host.is_some(), "pinecone_index_host"),
         (new.pinecone_namespace.is_some(), "pinecone_namespace"),
         (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
+        (new.org_id.is_some(), "org_id"),
     ] {
         if set {
             fields.push(name.to_owned());
@@ -314,6 +348,9 @@ pub async fn update(
         let key = key.filter(|k| !k.expose_secret().trim().is_empty());
         changes.pinecone_api_key_enc = Some(key.as_ref().map(|k| encrypt(keys, id, k)));
     }
+    if let Some(org) = input.org_id {
+        changes.org_id = Some(empty_to_none(org));
+    }
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
@@ -403,8 +440,10 @@ pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Tenant> {
         .ok_or_else(|| AppError::not_found("tenant"))
 }
 
+/// Tenants inside `scope`, by id.
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    scope: &Scope,
     include_inactive: bool,
     limit: i64,
     offset: i64,
@@ -417,6 +456,12 @@ pub async fn list(
         .into_boxed();
     if !include_inactive {
         query = query.filter(tenants::is_active.eq(true));
+    }
+    match scope.tenant_filter() {
+        TenantFilter::All => {}
+        TenantFilter::InOrg(org) => query = query.filter(tenants::org_id.eq(org.to_owned())),
+        TenantFilter::Only(id) => query = query.filter(tenants::id.eq(id.to_owned())),
+        TenantFilter::None => return Ok(Vec::new()),
     }
     Ok(query.load(conn).await?)
 }

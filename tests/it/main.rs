@@ -15,5 +15,6 @@ mod openai;
 mod openapi;
 mod pinecone;
 mod retrieval;
+mod roles;
 mod sdk;
 mod tenant_cache;
