@@ -18,3 +18,4 @@ mod retrieval;
 mod roles;
 mod sdk;
 mod tenant_cache;
+mod walkthrough;
