@@ -64,7 +64,6 @@ pub struct World {
     pub org_admin: String,
     pub tenant_admin: String,
     pub member: String,
-    pub org_admin_id: Uuid,
     /// A member of `ta1` (own) and of `tb1` (other), plus ones to deactivate.
     pub own_user: Uuid,
     pub other_user: Uuid,
@@ -91,8 +90,7 @@ pub async fn world(app: &TestApp) -> World {
             .await;
         assert_eq!(t["org_id"], org);
     }
-    let org_admin_id =
-        create_user_with_role(app, "oa@a.example.com", None, "org_admin", Some("org-a")).await;
+    create_user_with_role(app, "oa@a.example.com", None, "org_admin", Some("org-a")).await;
     create_user_with_role(app, "ta@a.example.com", Some("ta1"), "tenant_admin", None).await;
     create_user_with_role(app, "m@a.example.com", Some("ta1"), "member", None).await;
     let own_user =
@@ -110,7 +108,6 @@ pub async fn world(app: &TestApp) -> World {
         own_key: create_key(app, &superuser, "ta1").await,
         other_key: create_key(app, &superuser, "tb1").await,
         superuser,
-        org_admin_id,
         own_user,
         other_user,
         own_doomed_user,
