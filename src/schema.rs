@@ -12,6 +12,8 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         scopes -> Array<Text>,
+        hash_scheme -> Text,
+        requests_per_minute -> Nullable<Int4>,
     }
 }
 
@@ -71,6 +73,22 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         org_id -> Nullable<Text>,
+        requests_per_minute -> Nullable<Int4>,
+        monthly_token_budget -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    usage_daily (tenant_id, day, model) {
+        tenant_id -> Text,
+        day -> Date,
+        model -> Text,
+        requests -> Int8,
+        chat_requests -> Int8,
+        retrievals -> Int8,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -100,5 +118,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     organizations,
     tenants,
+    usage_daily,
     users,
 );

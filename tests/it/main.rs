@@ -11,6 +11,8 @@ mod demo;
 mod documents;
 mod foundation;
 mod identity_provider;
+mod key_rotation;
+mod limits;
 mod openai;
 mod openapi;
 mod pinecone;
