@@ -7,6 +7,8 @@
 //! | `DATABASE_URL` | required | Postgres URL; `sslmode=require` connects over TLS |
 //! | `DATABASE_POOL_SIZE` | 10 | connections in the pool |
 //! | `DATABASE_CONNECT_TIMEOUT_SECONDS` | 5 | wait for a new connection / a free one |
+//! | `DATABASE_LISTEN_URL` | `DATABASE_URL` | direct connection for `LISTEN` and migrations (not through PgBouncer) |
+//! | `DATABASE_POOL_MODE` | session | `transaction` when `DATABASE_URL` goes through PgBouncer in transaction pooling |
 //! | `SECRET_KEY` | required | 64 hex characters: the AES-256-GCM key for tenant secrets |
 //! | `SECRET_KEY_PREVIOUS` | none | comma-separated older keys, still accepted for decryption |
 //! | `JWT_SECRET_KEY` | required for HS* | HMAC secret, used as the raw string's bytes |
@@ -34,6 +36,7 @@
 //! | `REDIS_KEY_PREFIX` | `tenantgate:` | prefix of every Redis key the gateway writes |
 //! | `REDIS_TIMEOUT_MS` | 100 | per Redis call; slower counts as down (local fallback) |
 //! | `USAGE_FLUSH_SECONDS` | 2 | how often buffered usage counts are written |
+//! | `CONSOLE_ENABLED` | true | serve the web console at `/console` (false: 404) |
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -65,8 +68,37 @@ pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer fro
 #[derive(Clone)]
 pub struct DatabaseConfig {
     pub url: SecretString,
+    /// `DATABASE_LISTEN_URL`, when set: a direct connection (session state, `LISTEN`).
+    pub listen_url: Option<SecretString>,
+    pub pool_mode: PoolMode,
     pub pool_size: usize,
     pub connect_timeout: Duration,
+}
+
+/// What sits between the gateway and Postgres on `DATABASE_URL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    /// Postgres itself, or a pooler that keeps a server connection per client connection.
+    Session,
+    /// A transaction pooler (PgBouncer `pool_mode = transaction`): no named prepared
+    /// statements survive a `Sync`, so none are used (`db::unnamed_statements`).
+    Transaction,
+}
+
+impl DatabaseConfig {
+    /// The connection for `LISTEN` and migrations: `DATABASE_LISTEN_URL`, else `DATABASE_URL`.
+    pub fn direct_url(&self) -> &SecretString {
+        self.listen_url.as_ref().unwrap_or(&self.url)
+    }
+
+    /// The mode of `direct_url`: a listen URL is direct by definition.
+    pub fn direct_mode(&self) -> PoolMode {
+        if self.listen_url.is_some() {
+            PoolMode::Session
+        } else {
+            self.pool_mode
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +220,8 @@ pub struct Config {
     pub login_failure_window: Duration,
     pub limits: LimitsConfig,
     pub usage_flush_interval: Duration,
+    /// `CONSOLE_ENABLED`: serve `/console`.
+    pub console_enabled: bool,
 }
 
 /// Reads variables; a test can hand in its own map instead of the process environment.
@@ -267,8 +301,29 @@ impl DatabaseConfig {
                 "must be greater than 0",
             ));
         }
+        let listen_url = get(env, "DATABASE_LISTEN_URL");
+        if let Some(listen) = &listen_url
+            && !(listen.starts_with("postgres://") || listen.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_LISTEN_URL",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        let pool_mode = match get(env, "DATABASE_POOL_MODE").as_deref() {
+            None | Some("session") => PoolMode::Session,
+            Some("transaction") => PoolMode::Transaction,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "DATABASE_POOL_MODE",
+                    "must be session or transaction (PgBouncer's statement mode cannot run transactions)",
+                ));
+            }
+        };
         Ok(Self {
             url: SecretString::from(url),
+            listen_url: listen_url.map(SecretString::from),
+            pool_mode,
             pool_size,
             connect_timeout: positive_seconds(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5)?,
         })
@@ -503,6 +558,7 @@ impl Config {
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
             limits: LimitsConfig::from_env(env)?,
             usage_flush_interval: positive_seconds(env, "USAGE_FLUSH_SECONDS", 2)?,
+            console_enabled: parse_or(env, "CONSOLE_ENABLED", true, "true or false")?,
         })
     }
 }
@@ -533,6 +589,21 @@ mod tests {
             Ok(_) => panic!("expected an error for {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn console_enabled_is_true_or_false() {
+        assert!(
+            Config::from_env(&env(&[]))
+                .expect("defaults")
+                .console_enabled
+        );
+        let off = Config::from_env(&env(&[("CONSOLE_ENABLED", "false")])).expect("false");
+        assert!(!off.console_enabled);
+        assert_eq!(
+            error_of(&[("CONSOLE_ENABLED", "maybe")]),
+            "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
     }
 
     #[test]

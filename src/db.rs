@@ -17,7 +17,9 @@ use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use tokio_postgres::config::SslMode;
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, PoolMode};
+
+pub mod unnamed_statements;
 
 pub type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
@@ -31,7 +33,8 @@ const MIGRATION_LOCK_ID: i64 = 0x7465_6e61_6e74_6777; // "tenantgw"
 
 pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, String> {
     let mut manager_config = ManagerConfig::default();
-    manager_config.custom_setup = Box::new(|url: &str| establish(url.to_owned()));
+    let mode = config.pool_mode;
+    manager_config.custom_setup = Box::new(move |url: &str| establish_with(url.to_owned(), mode));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         config.url.expose_secret(),
         manager_config,
@@ -46,8 +49,20 @@ pub fn build_pool(config: &DatabaseConfig) -> Result<Pool, String> {
         .map_err(|e| format!("could not build the database pool: {e}"))
 }
 
-/// Opens one connection, with TLS when the URL asks for it.
+/// Opens one direct connection (session state kept), with TLS when the URL asks for it.
 pub fn establish(url: String) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
+    establish_with(url, PoolMode::Session)
+}
+
+/// Opens one connection for a server behind `mode`: through a transaction pooler the wire
+/// protocol is rewritten so that no named prepared statement is used.
+pub fn establish_with(
+    url: String,
+    mode: PoolMode,
+) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
+    if mode == PoolMode::Transaction {
+        return establish_unnamed(url);
+    }
     async move {
         let config: tokio_postgres::Config = url
             .parse()
@@ -70,6 +85,110 @@ pub fn establish(url: String) -> BoxFuture<'static, Result<AsyncPgConnection, Co
         }
     }
     .boxed()
+}
+
+/// A connection whose statements are all unnamed (`unnamed_statements`). tokio-postgres is
+/// given a socket we opened, wrapped (inside TLS when the URL asks for it), and diesel-async
+/// the client; the connection task is ours to drive.
+fn establish_unnamed(
+    url: String,
+) -> BoxFuture<'static, Result<AsyncPgConnection, ConnectionError>> {
+    use unnamed_statements::UnnamedStatements;
+    let bad = |e: String| ConnectionError::BadConnection(e);
+    async move {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => {
+                return Err(bad(
+                    "DATABASE_POOL_MODE=transaction needs a TCP host in the URL".to_owned(),
+                ));
+            }
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+        let timeout = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10));
+        let socket = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| bad(format!("timed out connecting to {host}:{port}")))?
+            .map_err(|e| bad(format!("could not connect to {host}:{port}: {e}")))?;
+        let _ = socket.set_nodelay(true);
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls::insecure_config()),
+            mode if format!("{mode:?}").starts_with("Verify") => Some(tls::verified_config()),
+            _ => None,
+        };
+        let client = match tls {
+            Some(client_config) => {
+                let mut make = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
+                let connector =
+                    tokio_postgres::tls::MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(
+                        &mut make, &host,
+                    )
+                    .map_err(|e| bad(e.to_string()))?;
+                let (client, connection) = config
+                    .connect_raw(socket, unnamed_tls::Wrap(connector))
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "database connection ended");
+                    }
+                });
+                client
+            }
+            None => {
+                let (client, connection) = config
+                    .connect_raw(UnnamedStatements::new(socket), tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| bad(e.to_string()))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "database connection ended");
+                    }
+                });
+                client
+            }
+        };
+        AsyncPgConnection::try_from(client).await
+    }
+    .boxed()
+}
+
+mod unnamed_tls {
+    //! A TLS connector whose stream carries the unnamed-statement rewrite inside the TLS layer.
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use futures::FutureExt;
+    use tokio_postgres::tls::TlsConnect;
+
+    use super::unnamed_statements::UnnamedStatements;
+
+    pub struct Wrap<T>(pub T);
+
+    impl<S, T> TlsConnect<S> for Wrap<T>
+    where
+        T: TlsConnect<S> + Send + 'static,
+        T::Future: Send + 'static,
+        S: Send + 'static,
+    {
+        type Stream = UnnamedStatements<T::Stream>;
+        type Error = T::Error;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, T::Error>> + Send>>;
+
+        fn connect(self, stream: S) -> Self::Future {
+            self.0
+                .connect(stream)
+                .map(|r| r.map(UnnamedStatements::new))
+                .boxed()
+        }
+    }
 }
 
 /// Applies pending migrations under an advisory lock; returns the versions applied.

@@ -82,7 +82,17 @@ impl AppState {
     /// `last_used_at` writer. Both stop when the returned handles are dropped... or aborted.
     pub fn spawn_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
         use secrecy::SecretString;
-        let url: SecretString = self.config.database.url.clone();
+        // `LISTEN` needs a session of its own: never through a transaction pooler.
+        if self.config.database.pool_mode == crate::config::PoolMode::Transaction
+            && self.config.database.listen_url.is_none()
+        {
+            tracing::warn!(
+                "DATABASE_POOL_MODE=transaction without DATABASE_LISTEN_URL: LISTEN through a \
+                 transaction pooler never fires, so changes made on other replicas arrive only \
+                 after TENANT_CACHE_TTL_SECONDS; set DATABASE_LISTEN_URL to a direct connection"
+            );
+        }
+        let url: SecretString = self.config.database.direct_url().clone();
         let listener = tokio::spawn(crate::tenants::listener::listen(
             url,
             self.tenants.clone(),

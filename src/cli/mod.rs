@@ -117,7 +117,8 @@ pub(crate) fn load_config() -> Result<Config, String> {
 
 async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
     use secrecy::ExposeSecret;
-    let url = database.url.expose_secret();
+    // The advisory lock is a session lock: migrate over the direct connection.
+    let url = database.direct_url().expose_secret();
     let applied = crate::db::run_migrations(url).await?;
     let target = crate::db::describe_url(url);
     if applied.is_empty() {
@@ -139,7 +140,7 @@ pub(crate) async fn connect(
     database: &DatabaseConfig,
 ) -> Result<diesel_async::AsyncPgConnection, String> {
     use secrecy::ExposeSecret;
-    crate::db::establish(database.url.expose_secret().to_owned())
+    crate::db::establish_with(database.url.expose_secret().to_owned(), database.pool_mode)
         .await
         .map_err(|e| {
             format!(

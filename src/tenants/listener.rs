@@ -45,6 +45,9 @@ async fn listen_once(
     ))
     .await
     .map_err(|e| e.to_string())?;
+    if *first {
+        warn_if_pooled(&mut conn, url.expose_secret()).await;
+    }
     if !std::mem::take(first) {
         tenants.clear();
         api_keys.forget_all();
@@ -71,6 +74,43 @@ async fn listen_once(
             .execute(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct ServerPort {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    port: Option<i32>,
+}
+
+/// `LISTEN` through PgBouncer's transaction pooling is accepted and then never fires. There is
+/// no protocol-level way to ask "is this PgBouncer?", but a pooler listens on another port than
+/// the server it forwards to (6432 against 5432 by default): say so once at start-up.
+async fn warn_if_pooled(conn: &mut diesel_async::AsyncPgConnection, url: &str) {
+    let url_port = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port())
+        .map_or(5432, i32::from);
+    let server = diesel::sql_query("SELECT inet_server_port() AS port")
+        .get_result::<ServerPort>(conn)
+        .await;
+    let server_port = match server {
+        Ok(ServerPort { port: Some(port) }) => port,
+        // A Unix socket: nothing in between.
+        Ok(ServerPort { port: None }) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not ask the LISTEN connection's server port");
+            return;
+        }
+    };
+    if server_port != url_port {
+        tracing::warn!(
+            url_port,
+            server_port,
+            "the LISTEN connection reaches Postgres through a proxy or pooler (port {url_port}, \
+             server port {server_port}); if it is PgBouncer in transaction mode, changes made on \
+             other replicas never arrive: set DATABASE_LISTEN_URL to a direct connection"
+        );
     }
 }
 
