@@ -17,7 +17,10 @@ const FILES: &[(&str, &str)] = &[
     ("/console/index.html", "text/html; charset=utf-8"),
     ("/console/app.js", "text/javascript; charset=utf-8"),
     ("/console/api.js", "text/javascript; charset=utf-8"),
-    ("/console/pages/tenants.js", "text/javascript; charset=utf-8"),
+    (
+        "/console/pages/tenants.js",
+        "text/javascript; charset=utf-8",
+    ),
     ("/console/style.css", "text/css; charset=utf-8"),
     ("/console/favicon.svg", "image/svg+xml"),
 ];
@@ -49,7 +52,10 @@ async fn console_files_are_served_with_strict_headers() {
             "object-src 'none'",
             "base-uri 'none'",
         ] {
-            assert!(csp.contains(directive), "{path}: {directive} missing: {csp}");
+            assert!(
+                csp.contains(directive),
+                "{path}: {directive} missing: {csp}"
+            );
         }
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
 
@@ -98,22 +104,60 @@ fn console_files_have_no_inline_script_or_style() {
         seen += 1;
         if path.extension().is_some_and(|e| e == "html") {
             for tag in script_tag.captures_iter(&text) {
-                assert!(tag[1].contains("src="), "{}: inline <script>", path.display());
+                assert!(
+                    tag[1].contains("src="),
+                    "{}: inline <script>",
+                    path.display()
+                );
             }
-            assert!(!text.contains("<style"), "{}: inline <style>", path.display());
-            assert!(!text.contains(" style="), "{}: style attribute", path.display());
-            assert!(!inline_handler.is_match(&text), "{}: inline handler", path.display());
-            assert!(!text.contains("http://") && !text.contains("https://"), "{}: a remote URL", path.display());
+            assert!(
+                !text.contains("<style"),
+                "{}: inline <style>",
+                path.display()
+            );
+            assert!(
+                !text.contains(" style="),
+                "{}: style attribute",
+                path.display()
+            );
+            assert!(
+                !inline_handler.is_match(&text),
+                "{}: inline handler",
+                path.display()
+            );
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{}: a remote URL",
+                path.display()
+            );
         }
         if path.extension().is_some_and(|e| e == "js") {
             // No HTML parsing of strings: every text goes in as a text node.
-            for forbidden in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "sessionStorage", "document.cookie"] {
-                assert!(!text.contains(forbidden), "{}: uses {forbidden}", path.display());
+            for forbidden in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+                "localStorage",
+                "sessionStorage",
+                "document.cookie",
+            ] {
+                assert!(
+                    !text.contains(forbidden),
+                    "{}: uses {forbidden}",
+                    path.display()
+                );
             }
             // Only this gateway: no CDN, no other origin.
             for line in text.lines() {
                 if line.contains("import ") {
-                    assert!(!line.contains("//"), "{}: remote import {line}", path.display());
+                    assert!(
+                        !line.contains("//"),
+                        "{}: remote import {line}",
+                        path.display()
+                    );
                 }
             }
         }
@@ -157,15 +201,20 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
 
     // A wrong password shows the API's own sentence.
     b.goto(&format!("{base}/console")).await;
-    b.fill("#login-form input[name=email]", "root@example.com").await;
-    b.fill("#login-form input[name=password]", "not-the-password").await;
+    b.fill("#login-form input[name=email]", "root@example.com")
+        .await;
+    b.fill("#login-form input[name=password]", "not-the-password")
+        .await;
     b.click("#login-form button[type=submit]").await;
     let refused = app
         .post("/auth/token")
         .json(&json!({"email": "root@example.com", "password": "not-the-password"}))
         .send()
         .await;
-    let detail = refused.json()["detail"].as_str().expect("detail").to_owned();
+    let detail = refused.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
     b.wait_text("#login-form .error", &detail).await;
 
     // Log in.
@@ -192,15 +241,21 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Create a tenant.
     b.fill("#create-tenant input[name=id]", "acme").await;
     b.fill("#create-tenant input[name=name]", "Acme Corp").await;
-    b.fill("#create-tenant textarea[name=system_prompt]", "You are Acme's assistant.")
-        .await;
+    b.fill(
+        "#create-tenant textarea[name=system_prompt]",
+        "You are Acme's assistant.",
+    )
+    .await;
     b.click("#create-tenant button[type=submit]").await;
     b.wait_text(".page-head h1", "Tenant acme").await;
     b.wait_text(".notice", "Tenant acme created.").await;
 
     // Edit its prompt.
-    b.fill("#edit-tenant textarea[name=system_prompt]", "Answer as Acme's support desk.")
-        .await;
+    b.fill(
+        "#edit-tenant textarea[name=system_prompt]",
+        "Answer as Acme's support desk.",
+    )
+    .await;
     b.click("#edit-tenant button[type=submit]").await;
     b.wait_text(".notice", "Saved.").await;
     let tenant = app
@@ -213,21 +268,34 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     assert_eq!(tenant["version"], 2);
 
     // Set a Pinecone key: write-only, never shown back.
-    b.fill("#edit-tenant input[name=pinecone_api_key]", "pc-SEKRIT-console-key").await;
+    b.fill(
+        "#edit-tenant input[name=pinecone_api_key]",
+        "pc-SEKRIT-console-key",
+    )
+    .await;
     b.click("#edit-tenant button[type=submit]").await;
-    b.wait_text("#pinecone-key-state", "A Pinecone API key is stored").await;
-    assert_eq!(b.value("#edit-tenant input[name=pinecone_api_key]").await, "");
+    b.wait_text("#pinecone-key-state", "A Pinecone API key is stored")
+        .await;
+    assert_eq!(
+        b.value("#edit-tenant input[name=pinecone_api_key]").await,
+        ""
+    );
     let page = b.execute("return document.documentElement.outerHTML").await;
     assert!(!page.to_string().contains("pc-SEKRIT"));
 
     // Create an API key: shown once, and it works.
-    b.fill("#create-key input[name=name]", "ingest-worker").await;
+    b.fill("#create-key input[name=name]", "ingest-worker")
+        .await;
     b.click("#create-key button[type=submit]").await;
     b.wait_text("#created-key .warning", "only time").await;
     let key = b.value("#new-key").await;
     assert!(key.starts_with("tg_"), "{key}");
     b.find("#copy-key").await;
-    app.get("/tenant").api_key(&key).send().await.assert_status(200);
+    app.get("/tenant")
+        .api_key(&key)
+        .send()
+        .await
+        .assert_status(200);
     b.screenshot("console-tenant").await;
 
     // Revoke it (with a confirmation step); the key stops working.
@@ -246,7 +314,8 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.click("nav a[data-nav=tenants]").await;
     b.wait_text("#tenants-table", "acme").await;
     b.fill("#create-tenant input[name=id]", "acme").await;
-    b.fill("#create-tenant input[name=name]", "Acme again").await;
+    b.fill("#create-tenant input[name=name]", "Acme again")
+        .await;
     b.click("#create-tenant button[type=submit]").await;
     let conflict = app
         .post("/admin/tenants")
@@ -255,7 +324,10 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
         .send()
         .await;
     conflict.assert_error(409, "conflict");
-    let detail = conflict.json()["detail"].as_str().expect("detail").to_owned();
+    let detail = conflict.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
     b.wait_text("#create-tenant .error", &detail).await;
     b.fill("#create-tenant input[name=id]", "").await;
     b.fill("#create-tenant input[name=name]", "").await;
@@ -267,9 +339,11 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Users: create one for the tenant.
     b.click("nav a[data-nav=users]").await;
     b.find("#create-user").await;
-    b.fill("#create-user input[name=email]", "alice@acme.example").await;
+    b.fill("#create-user input[name=email]", "alice@acme.example")
+        .await;
     b.fill("#create-user input[name=password]", PASSWORD).await;
-    b.select("#create-user select[name=tenant_id]", "acme").await;
+    b.select("#create-user select[name=tenant_id]", "acme")
+        .await;
     b.click("#create-user button[type=submit]").await;
     b.wait_text("#users-table", "alice@acme.example").await;
 
@@ -283,7 +357,8 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
         .await;
     if usage.status.as_u16() == 404 {
         // Usage metering has not landed: the page says so in plain words.
-        b.wait_text("#usage-unavailable", "Usage is not available for acme").await;
+        b.wait_text("#usage-unavailable", "Usage is not available for acme")
+            .await;
     } else {
         b.find("#chart-requests").await;
         b.find("#chart-tokens").await;
@@ -304,7 +379,8 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.client.refresh().await.expect("reload");
     b.find("#login-form").await;
     assert!(!b.exists("#tenants-table").await);
-    b.fill("#login-form input[name=email]", "root@example.com").await;
+    b.fill("#login-form input[name=email]", "root@example.com")
+        .await;
     b.fill("#login-form input[name=password]", PASSWORD).await;
     b.click("#login-form button[type=submit]").await;
     b.wait_text("#audit-table", "tenant.create").await;

@@ -41,8 +41,8 @@ fn free_port() -> u16 {
 impl Browser {
     /// A headless Chromium session, or `None` when the browser is not installed (outside CI).
     pub async fn start() -> Option<Self> {
-        let installed = std::path::Path::new(CHROMIUM).exists()
-            && std::path::Path::new(CHROMEDRIVER).exists();
+        let installed =
+            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
         if !installed {
             assert!(
                 std::env::var_os("CI").is_none(),
