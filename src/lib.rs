@@ -13,6 +13,7 @@
 //! - `server`: binding, background tasks, graceful shutdown; `cli`: the command line.
 
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::admin::{api_keys, audit, tenants, usage as admin_usage, users};
+use crate::routes::admin::{api_keys, audit, orgs, tenants, usage as admin_usage, users};
 use crate::routes::{chat, documents, health, openai, search, session, tenant, usage};
 
 #[derive(OpenApi)]
@@ -31,6 +31,13 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant, us
         users::show,
         users::update,
         users::deactivate,
+        users::impersonate,
+        orgs::create,
+        orgs::list,
+        orgs::show,
+        orgs::update,
+        orgs::deactivate,
+        orgs::tenants,
         audit::list,
         admin_usage::show,
         admin_usage::list,
@@ -55,7 +62,7 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant, us
         crate::services::documents::NewDocument,
     )),
     tags(
-        (name = "admin", description = "Superusers only: tenants, users, tenant API keys, audit log."),
+        (name = "admin", description = "Administrators (superusers, org admins, tenant admins; see docs/admin.md for who may do what): organizations, tenants, users, tenant API keys, audit log."),
     ),
     modifiers(&SecuritySchemes, &AdminErrors, &UniqueOperationIds, &ResponseDescriptions),
 )]
@@ -82,7 +89,7 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every admin operation can answer 401 and 403 (the superuser layer); they are added here once
+/// Every admin operation can answer 401 and 403 (the admin layer); they are added here once
 /// rather than repeated in each handler's annotation.
 struct AdminErrors;
 
@@ -119,7 +126,7 @@ impl Modify for AdminErrors {
                     error("missing_token, invalid_token, token_expired or invalid_api_key").into()
                 });
                 responses.entry("403".to_owned()).or_insert_with(|| {
-                    error("forbidden: not an active superuser (tenant users and API keys included)")
+                    error("forbidden: not an active administrator, or a role that may not use this route (docs/admin.md)")
                         .into()
                 });
             }

@@ -1,4 +1,4 @@
-//! Every route in one place: which are public, which need a tenant, which need a superuser.
+//! Every route in one place: which are public, which need a tenant, which need an administrator.
 //!
 //! `ROUTES` lists every (method, path) served here. The integration test `openapi::` checks
 //! that it matches this router (every path literal in this file is listed, every listed route
@@ -15,7 +15,7 @@ use axum::routing::{delete, get, post};
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::auth::layers::{superuser_layer, tenant_layer};
+use crate::auth::layers::{admin_layer, tenant_layer};
 use crate::errors::AppError;
 use crate::routes::{admin, chat, documents, health, openai, search, session, tenant, usage};
 use crate::state::AppState;
@@ -53,6 +53,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/admin/users/{id}"),
     ("PATCH", "/admin/users/{id}"),
     ("DELETE", "/admin/users/{id}"),
+    ("POST", "/admin/users/{id}/impersonate"),
+    ("GET", "/admin/orgs"),
+    ("POST", "/admin/orgs"),
+    ("GET", "/admin/orgs/{id}"),
+    ("PUT", "/admin/orgs/{id}"),
+    ("PATCH", "/admin/orgs/{id}"),
+    ("DELETE", "/admin/orgs/{id}"),
+    ("GET", "/admin/orgs/{id}/tenants"),
     ("GET", "/admin/audit"),
     ("GET", "/admin/tenants/{id}/usage"),
     ("GET", "/admin/usage"),
@@ -81,7 +89,8 @@ pub fn build(state: AppState) -> Router {
         .route("/usage", get(usage::show))
         .route_layer(from_fn_with_state(state.clone(), tenant_layer));
 
-    // Admin routes: an active superuser's token, checked before any handler runs.
+    // Admin routes: an active administrator's token (superuser, org admin, tenant admin),
+    // checked before any handler runs; each handler asks `crate::authz` what the role may do.
     let admin_routes = Router::new()
         .route(
             "/admin/tenants",
@@ -113,10 +122,26 @@ pub fn build(state: AppState) -> Router {
                 .patch(admin::users::update)
                 .delete(admin::users::deactivate),
         )
+        .route(
+            "/admin/users/{id}/impersonate",
+            post(admin::users::impersonate),
+        )
+        .route(
+            "/admin/orgs",
+            get(admin::orgs::list).post(admin::orgs::create),
+        )
+        .route(
+            "/admin/orgs/{id}",
+            get(admin::orgs::show)
+                .put(admin::orgs::update)
+                .patch(admin::orgs::update)
+                .delete(admin::orgs::deactivate),
+        )
+        .route("/admin/orgs/{id}/tenants", get(admin::orgs::tenants))
         .route("/admin/audit", get(admin::audit::list))
         .route("/admin/tenants/{id}/usage", get(admin::usage::show))
         .route("/admin/usage", get(admin::usage::list))
-        .route_layer(from_fn_with_state(state.clone(), superuser_layer));
+        .route_layer(from_fn_with_state(state.clone(), admin_layer));
 
     let mut router = Router::new()
         .merge(public)

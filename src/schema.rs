@@ -11,6 +11,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        scopes -> Array<Text>,
         hash_scheme -> Text,
         requests_per_minute -> Nullable<Int4>,
     }
@@ -26,6 +27,7 @@ diesel::table! {
         tenant_id -> Nullable<Text>,
         request_id -> Nullable<Text>,
         changed_fields -> Array<Text>,
+        impersonator -> Nullable<Text>,
     }
 }
 
@@ -45,6 +47,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        is_active -> Bool,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tenants (id) {
         id -> Text,
         name -> Text,
@@ -59,6 +72,7 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        org_id -> Nullable<Text>,
         requests_per_minute -> Nullable<Int4>,
         monthly_token_budget -> Nullable<Int8>,
     }
@@ -89,6 +103,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         token_version -> Int8,
+        role -> Text,
+        org_id -> Nullable<Text>,
     }
 }
 
@@ -102,12 +118,14 @@ diesel::table! {
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
+diesel::joinable!(tenants -> organizations (org_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
     documents,
+    organizations,
     tenants,
     usage_daily,
     user_token_revocations,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::layers::{AdminActor, Caller, TenantRequest};
+use super::layers::{Caller, TenantRequest};
+use crate::authz::Principal;
 use crate::errors::AppError;
 use crate::tenants::TenantContext;
 
@@ -51,19 +52,19 @@ impl<S: Send + Sync> FromRequestParts<S> for CallerOf {
     }
 }
 
-/// The superuser behind an admin request.
-pub struct Superuser(pub AdminActor);
+/// The administrator behind an admin request; handlers ask `crate::authz::authorize` with it.
+pub struct Admin(pub Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for Superuser {
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<AdminActor>()
-            .copied()
+            .get::<Principal>()
+            .cloned()
             .map(Self)
-            .ok_or_else(|| AppError::internal("admin route mounted without the superuser layer"))
+            .ok_or_else(|| AppError::internal("admin route mounted without the admin layer"))
     }
 }
 

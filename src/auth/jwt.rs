@@ -39,6 +39,8 @@ pub struct VerifiedToken {
     pub email: Option<String>,
     /// The tenant claim, when it is a non-empty string.
     pub tenant_id: Option<Box<str>>,
+    /// `act.sub` (RFC 8693) of an impersonation token: the user really acting.
+    pub impersonator: Option<uuid::Uuid>,
     /// `exp` plus leeway, in seconds since the epoch.
     pub valid_until: u64,
     /// `sub` when it is a user id of this gateway (a UUID): what revocation checks.
@@ -64,7 +66,18 @@ struct IssuedClaims<'a> {
     /// The user's token version: a later change to the user revokes the token.
     #[serde(skip_serializing_if = "Option::is_none")]
     ver: Option<i64>,
+    /// RFC 8693 actor: present on impersonation tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<Actor>,
 }
+
+#[derive(Serialize)]
+struct Actor {
+    sub: String,
+}
+
+/// Impersonation tokens live at most this long, whatever `ACCESS_TOKEN_EXPIRE_MINUTES` says.
+pub const IMPERSONATION_MAX_TTL: Duration = Duration::from_secs(15 * 60);
 
 enum Keys {
     Static(DecodingKey),
@@ -233,6 +246,11 @@ impl TokenVerifier {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             tenant_id,
+            impersonator: claims
+                .get("act")
+                .and_then(|act| act.get("sub"))
+                .and_then(Value::as_str)
+                .and_then(|s| uuid::Uuid::parse_str(s).ok()),
             valid_until,
         })
     }
@@ -244,7 +262,14 @@ impl TokenVerifier {
         email: &str,
         tenant_id: Option<&str>,
     ) -> AppResult<(String, u64)> {
-        self.issue_for_user(sub, email, tenant_id, None)
+        self.issue_with(
+            sub,
+            email,
+            tenant_id,
+            None,
+            None,
+            self.config.access_token_ttl,
+        )
     }
 
     /// Issues an access token carrying the user's token version (`users.token_version`), so a
@@ -256,11 +281,39 @@ impl TokenVerifier {
         tenant_id: Option<&str>,
         token_version: Option<i64>,
     ) -> AppResult<(String, u64)> {
+        let ttl = self.config.access_token_ttl;
+        self.issue_with(sub, email, tenant_id, token_version, None, ttl)
+    }
+
+    /// A token for `sub` carrying `act: {"sub": actor}`, valid for at most
+    /// `IMPERSONATION_MAX_TTL` (and never longer than a login's token); it carries the
+    /// target's token version, so a change to the target revokes it too.
+    pub fn issue_impersonation(
+        &self,
+        sub: &str,
+        email: &str,
+        tenant_id: Option<&str>,
+        token_version: Option<i64>,
+        actor: &str,
+    ) -> AppResult<(String, u64)> {
+        let ttl = self.config.access_token_ttl.min(IMPERSONATION_MAX_TTL);
+        self.issue_with(sub, email, tenant_id, token_version, Some(actor), ttl)
+    }
+
+    fn issue_with(
+        &self,
+        sub: &str,
+        email: &str,
+        tenant_id: Option<&str>,
+        token_version: Option<i64>,
+        actor: Option<&str>,
+        ttl: Duration,
+    ) -> AppResult<(String, u64)> {
         let key = self.encoding.as_ref().ok_or(AppError::Forbidden(
             "this gateway verifies tokens from an identity provider and does not issue them",
         ))?;
         let now = now_secs();
-        let ttl = self.config.access_token_ttl.as_secs();
+        let ttl = ttl.as_secs();
         let claims = IssuedClaims {
             sub: sub.to_owned(),
             email,
@@ -270,6 +323,7 @@ impl TokenVerifier {
             iss: self.config.issuer.as_deref(),
             aud: self.config.audience.as_deref(),
             ver: token_version,
+            act: actor.map(|a| Actor { sub: a.to_owned() }),
         };
         let token = jsonwebtoken::encode(&Header::new(self.config.algorithm), &claims, key)
             .map_err(AppError::internal)?;

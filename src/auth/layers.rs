@@ -5,7 +5,8 @@
 //! extensions. With everything cached this touches no database and allocates nothing but the
 //! extension entry.
 //!
-//! `superuser_layer` (`/admin/*`): a token whose `sub` is an active superuser.
+//! `admin_layer` (`/admin/*`): a token whose `sub` is an active user with an administrator's
+//! role; the handlers ask `crate::authz` what that role may do.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use super::api_keys::ApiKeyGrant;
 use super::credentials::{self, Credential};
 use super::jwt::VerifiedToken;
+use crate::authz::{Principal, Role};
 use crate::errors::AppError;
 use crate::state::AppState;
 use crate::tenants::TenantContext;
@@ -33,12 +35,6 @@ pub enum Caller {
 pub struct TenantRequest {
     pub tenant: Arc<TenantContext>,
     pub caller: Caller,
-}
-
-/// The superuser behind an admin request (for the audit log).
-#[derive(Clone, Copy, Debug)]
-pub struct AdminActor {
-    pub user_id: Uuid,
 }
 
 pub async fn tenant_layer(
@@ -140,16 +136,17 @@ impl Budget {
     }
 }
 
-pub async fn superuser_layer(
+pub async fn admin_layer(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let actor = match credentials::from_headers(request.headers())? {
+    const REFUSED: AppError = AppError::Forbidden("administrator privileges are required");
+    let principal = match credentials::from_headers(request.headers())? {
         Credential::ApiKey(key) => {
             // A valid tenant key is a real caller, just not an administrator.
             state.api_keys.authenticate(key).await?;
-            return Err(AppError::Forbidden("superuser privileges are required"));
+            return Err(REFUSED);
         }
         Credential::Jwt(token) => {
             let verified = state.tokens.verify(token).await?;
@@ -157,13 +154,20 @@ pub async fn superuser_layer(
                 .sub
                 .as_deref()
                 .and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or(AppError::Forbidden("superuser privileges are required"))?;
-            if !state.superusers.is_active_superuser(user_id).await? {
-                return Err(AppError::Forbidden("superuser privileges are required"));
+                .ok_or(REFUSED)?;
+            let standing = state.superusers.standing(user_id).await?.ok_or(REFUSED)?;
+            if standing.role == Role::Member {
+                return Err(REFUSED);
             }
-            AdminActor { user_id }
+            Principal {
+                user_id: Some(user_id),
+                role: standing.role,
+                org_id: standing.org_id.clone(),
+                tenant_id: standing.tenant_id.clone(),
+                impersonator: verified.impersonator,
+            }
         }
     };
-    request.extensions_mut().insert(actor);
+    request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }

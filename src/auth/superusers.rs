@@ -1,7 +1,8 @@
-//! Is this user an active superuser? Read from the database through a short cache. A change
-//! to a user (psql included) drops the entry on every replica within a second (the change
-//! listener's `user_changed`), at once on the replica that made it (`forget`); the TTL only
-//! bounds how stale it can get while the listener is reconnecting.
+//! Who is this user, for authorization: their role, organization and tenant, read from the
+//! database through a short cache. A change to a user (psql included) drops the entry on every
+//! replica within a second (the change listener's `user_changed`), at once on the replica that
+//! made it (`forget`); the TTL only bounds how stale it can get while the listener is
+//! reconnecting. Inactive and unknown users are `None`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +12,24 @@ use diesel_async::RunQueryDsl;
 use moka::future::Cache;
 use uuid::Uuid;
 
+use crate::authz::Role;
 use crate::db::Pool;
 use crate::errors::{AppError, AppResult};
 use crate::schema::users;
 
 pub const SUPERUSER_CACHE_TTL: Duration = Duration::from_secs(10);
 
+/// An active user's standing.
+#[derive(Clone, Debug)]
+pub struct Standing {
+    pub role: Role,
+    pub org_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
 pub struct Superusers {
     pool: Pool,
-    cache: Cache<Uuid, bool>,
+    cache: Cache<Uuid, Option<Arc<Standing>>>,
 }
 
 impl Superusers {
@@ -31,21 +41,40 @@ impl Superusers {
         Self { pool, cache }
     }
 
-    pub async fn is_active_superuser(&self, id: Uuid) -> AppResult<bool> {
+    /// The role, organization and tenant of an active user; `None` for inactive or unknown.
+    pub async fn standing(&self, id: Uuid) -> AppResult<Option<Arc<Standing>>> {
         let pool = self.pool.clone();
         self.cache
             .try_get_with(id, async move {
                 let mut conn = pool.get().await?;
-                let row: Option<(bool, bool)> = users::table
+                let row: Option<(String, Option<String>, Option<String>, bool)> = users::table
                     .find(id)
-                    .select((users::is_superuser, users::is_active))
+                    .select((
+                        users::role,
+                        users::org_id,
+                        users::tenant_id,
+                        users::is_active,
+                    ))
                     .first(&mut conn)
                     .await
                     .optional()?;
-                Ok::<_, AppError>(row.is_some_and(|(superuser, active)| superuser && active))
+                Ok::<_, AppError>(row.filter(|r| r.3).map(|(role, org_id, tenant_id, _)| {
+                    Arc::new(Standing {
+                        role: Role::parse(&role).unwrap_or(Role::Member),
+                        org_id,
+                        tenant_id,
+                    })
+                }))
             })
             .await
             .map_err(AppError::from_shared)
+    }
+
+    pub async fn is_active_superuser(&self, id: Uuid) -> AppResult<bool> {
+        Ok(self
+            .standing(id)
+            .await?
+            .is_some_and(|s| s.role == Role::Superuser))
     }
 
     pub async fn forget(&self, id: Uuid) {

@@ -200,6 +200,8 @@ async fn upsert_user(
                 tenant_id: Some(tenant_id.map(str::to_owned)),
                 is_superuser: Some(superuser),
                 is_active: Some(true),
+                role: None,
+                org_id: None,
             };
             Ok(users::update(conn, actor, user.id, changes).await?.id)
         }
@@ -210,6 +212,8 @@ async fn upsert_user(
                 tenant_id: tenant_id.map(str::to_owned),
                 is_superuser: superuser,
                 is_active: Some(true),
+                role: None,
+                org_id: None,
             };
             Ok(users::create(conn, actor, input).await?.id)
         }
@@ -236,6 +240,7 @@ async fn upsert_tenant(
         is_active: Some(true),
         requests_per_minute: None,
         monthly_token_budget: None,
+        org_id: None,
     };
     let row = match tenants::create(conn, &state.config.keys, actor, input).await {
         Ok(row) => row,
@@ -294,6 +299,7 @@ async fn seed(state: &AppState) -> Result<Seeded, AppError> {
     let actor = Actor {
         name: "demo".into(),
         request_id: None,
+        impersonator: None,
     };
     let mut pooled = state.pool.get().await?;
     let conn: &mut AsyncPgConnection = &mut pooled;

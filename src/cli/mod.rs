@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
+use crate::authz::{self, Action, Principal, Scope};
 use crate::config::{self, Config, DatabaseConfig, ProcessEnv};
 use crate::services::audit::Actor;
 
@@ -188,6 +189,12 @@ pub(crate) fn flag_error_text(error: crate::errors::AppError, flags: &[(&str, &s
             .join("; "),
         other => error_text(other),
     }
+}
+
+/// What the operator at the command line may touch with `action`: asked of the same
+/// authorization function as the admin API (the CLI's principal reaches everything).
+pub(crate) fn cli_scope(action: Action) -> Result<Scope, String> {
+    authz::authorize(&Principal::cli(), action).map_err(error_text)
 }
 
 pub(crate) fn error_text(error: crate::errors::AppError) -> String {

@@ -4,7 +4,10 @@
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::{cli_actor, connect, error_text, flag_error_text, load_config, read_stdin_secret};
+use super::{
+    cli_actor, cli_scope, connect, error_text, flag_error_text, load_config, read_stdin_secret,
+};
+use crate::authz::Action;
 use crate::models::tenant::{Tenant, TenantView};
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 
@@ -154,6 +157,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 is_active: None,
                 requests_per_minute,
                 monthly_token_budget,
+                org_id: None,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await
@@ -217,9 +221,15 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             print_tenant(tenant);
         }
         TenantsCommand::List => {
-            let list = tenants::list(&mut conn, true, i64::MAX, 0)
-                .await
-                .map_err(error_text)?;
+            let list = tenants::list(
+                &mut conn,
+                &cli_scope(Action::TenantList)?,
+                true,
+                i64::MAX,
+                0,
+            )
+            .await
+            .map_err(error_text)?;
             println!(
                 "{:<24}  {:<24}  {:<9}  {:<6}  version",
                 "id", "name", "retriever", "active"

@@ -4,7 +4,8 @@
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::{cli_actor, connect, error_text, flag_error_text, read_stdin_secret};
+use super::{cli_actor, cli_scope, connect, error_text, flag_error_text, read_stdin_secret};
+use crate::authz::Action;
 use crate::config::{DatabaseConfig, ProcessEnv};
 use crate::services::users::{self, CreateUser, UpdateUser};
 
@@ -95,6 +96,8 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
                 tenant_id: tenant,
                 is_superuser: superuser,
                 is_active: None,
+                role: None,
+                org_id: None,
             };
             let user = users::create(&mut conn, &actor, input)
                 .await
@@ -122,6 +125,8 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
             let update = UpdateUser {
                 is_superuser: Some(true),
                 is_active: Some(true),
+                role: None,
+                org_id: None,
                 ..Default::default()
             };
             let user = users::update(&mut conn, &actor, user.id, update)
@@ -167,9 +172,15 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
             println!("users: new password set for {} ({})", user.email, user.id);
         }
         UsersCommand::List { tenant } => {
-            let list = users::list(&mut conn, tenant.as_deref(), i64::MAX, 0)
-                .await
-                .map_err(error_text)?;
+            let list = users::list(
+                &mut conn,
+                &cli_scope(Action::UserList)?,
+                tenant.as_deref(),
+                i64::MAX,
+                0,
+            )
+            .await
+            .map_err(error_text)?;
             println!(
                 "{:<36}  {:<32}  {:<16}  {:<9}  active",
                 "id", "email", "tenant", "superuser"

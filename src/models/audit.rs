@@ -15,6 +15,9 @@ pub struct AuditEntry {
     pub tenant_id: Option<String>,
     pub request_id: Option<String>,
     pub changed_fields: Vec<String>,
+    /// With an impersonation token: the user really acting (`user:<uuid>`); `actor` is the
+    /// user impersonated.
+    pub impersonator: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -26,4 +29,5 @@ pub struct NewAuditEntry {
     pub tenant_id: Option<String>,
     pub request_id: Option<String>,
     pub changed_fields: Vec<String>,
+    pub impersonator: Option<String>,
 }

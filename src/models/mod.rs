@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod document;
+pub mod organization;
 pub mod tenant;
 pub mod user;
 

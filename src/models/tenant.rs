@@ -56,6 +56,7 @@ pub struct Tenant {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub requests_per_minute: Option<i32>,
     pub monthly_token_budget: Option<i64>,
+    pub org_id: Option<String>,
 }
 
 impl Tenant {
@@ -91,6 +92,7 @@ pub struct NewTenant {
     pub pinecone_api_key_enc: Option<Vec<u8>>,
     pub requests_per_minute: Option<i32>,
     pub monthly_token_budget: Option<i64>,
+    pub org_id: Option<String>,
 }
 
 /// A partial update: `None` keeps a column, `Some(None)` clears a nullable one.
@@ -108,6 +110,7 @@ pub struct TenantChanges {
     pub pinecone_api_key_enc: Option<Option<Vec<u8>>>,
     pub requests_per_minute: Option<Option<i32>>,
     pub monthly_token_budget: Option<Option<i64>>,
+    pub org_id: Option<Option<String>>,
 }
 
 impl TenantChanges {
@@ -130,6 +133,7 @@ impl TenantChanges {
         note(self.pinecone_api_key_enc.is_some(), "pinecone_api_key");
         note(self.requests_per_minute.is_some(), "requests_per_minute");
         note(self.monthly_token_budget.is_some(), "monthly_token_budget");
+        note(self.org_id.is_some(), "org_id");
         fields
     }
 
@@ -155,6 +159,8 @@ pub struct TenantView {
     pub requests_per_minute: Option<i32>,
     /// Prompt + completion tokens per UTC month on the chat routes; null: no budget.
     pub monthly_token_budget: Option<i64>,
+    /// The organization the tenant belongs to, if any.
+    pub org_id: Option<String>,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -176,6 +182,7 @@ impl From<Tenant> for TenantView {
             has_pinecone_api_key: t.pinecone_api_key_enc.is_some(),
             requests_per_minute: t.requests_per_minute,
             monthly_token_budget: t.monthly_token_budget,
+            org_id: t.org_id,
             version: t.version,
             created_at: t.created_at,
             updated_at: t.updated_at,

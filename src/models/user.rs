@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::authz::Role;
 use crate::schema::users;
 
 #[derive(Clone, Queryable, Selectable, Identifiable)]
@@ -16,6 +17,14 @@ pub struct User {
     pub is_active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub role: String,
+    pub org_id: Option<String>,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Member)
+    }
 }
 
 /// The hash stays out of `Debug` prints.
@@ -24,7 +33,8 @@ impl std::fmt::Debug for User {
         f.debug_struct("User")
             .field("id", &self.id)
             .field("tenant_id", &self.tenant_id)
-            .field("is_superuser", &self.is_superuser)
+            .field("role", &self.role)
+            .field("org_id", &self.org_id)
             .field("is_active", &self.is_active)
             .finish_non_exhaustive()
     }
@@ -39,6 +49,8 @@ pub struct NewUser {
     pub tenant_id: Option<String>,
     pub is_superuser: bool,
     pub is_active: bool,
+    pub role: String,
+    pub org_id: Option<String>,
 }
 
 #[derive(AsChangeset, Default)]
@@ -49,6 +61,8 @@ pub struct UserChanges {
     pub tenant_id: Option<Option<String>>,
     pub is_superuser: Option<bool>,
     pub is_active: Option<bool>,
+    pub role: Option<String>,
+    pub org_id: Option<Option<String>>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -70,6 +84,12 @@ impl UserChanges {
         if self.is_active.is_some() {
             fields.push("is_active".to_owned());
         }
+        if self.role.is_some() {
+            fields.push("role".to_owned());
+        }
+        if self.org_id.is_some() {
+            fields.push("org_id".to_owned());
+        }
         fields
     }
 }
@@ -80,6 +100,11 @@ pub struct UserView {
     pub id: Uuid,
     pub email: String,
     pub tenant_id: Option<String>,
+    /// `superuser`, `org_admin`, `tenant_admin` or `member`.
+    pub role: Role,
+    /// The organization of an org admin.
+    pub org_id: Option<String>,
+    /// True exactly when `role` is `superuser`.
     pub is_superuser: bool,
     pub is_active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -88,11 +113,14 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(u: User) -> Self {
+        let role = u.role();
         Self {
             id: u.id,
             email: u.email,
             tenant_id: u.tenant_id,
-            is_superuser: u.is_superuser,
+            role,
+            org_id: u.org_id,
+            is_superuser: role == Role::Superuser,
             is_active: u.is_active,
             created_at: u.created_at,
             updated_at: u.updated_at,

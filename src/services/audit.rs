@@ -3,15 +3,18 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::authz::{Scope, TenantFilter};
 use crate::errors::AppResult;
 use crate::models::audit::{AuditEntry, NewAuditEntry};
-use crate::schema::audit_log;
+use crate::schema::{audit_log, tenants};
 
-/// Who acted: a superuser (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`).
+/// Who acted: a user (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`); with
+/// an impersonation token, `impersonator` is the user really acting (`user:<uuid>`).
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub name: String,
     pub request_id: Option<String>,
+    pub impersonator: Option<String>,
 }
 
 impl Actor {
@@ -19,6 +22,7 @@ impl Actor {
         Self {
             name: "cli".to_owned(),
             request_id: None,
+            impersonator: None,
         }
     }
 
@@ -26,6 +30,20 @@ impl Actor {
         Self {
             name: format!("user:{id}"),
             request_id,
+            impersonator: None,
+        }
+    }
+
+    /// A user acting, possibly through an impersonation token (`act.sub`).
+    pub fn impersonated(
+        id: uuid::Uuid,
+        impersonator: Option<uuid::Uuid>,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            name: format!("user:{id}"),
+            request_id,
+            impersonator: impersonator.map(|i| format!("user:{i}")),
         }
     }
 }
@@ -46,6 +64,7 @@ pub async fn record(
             tenant_id: tenant_id.map(str::to_owned),
             request_id: actor.request_id.clone(),
             changed_fields,
+            impersonator: actor.impersonator.clone(),
         })
         .execute(conn)
         .await?;
@@ -53,8 +72,11 @@ pub async fn record(
 }
 
 /// The newest `limit` entries, of one tenant when `tenant_id` is given.
+/// Entries outside `scope` are left out: an org scope sees entries about its tenants, a
+/// tenant scope about its tenant (entries about no tenant are a superuser's only).
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    scope: &Scope,
     tenant_id: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<AuditEntry>> {
@@ -66,6 +88,17 @@ pub async fn list(
         .into_boxed();
     if let Some(tenant_id) = tenant_id {
         query = query.filter(audit_log::tenant_id.eq(tenant_id.to_owned()));
+    }
+    match scope.tenant_filter() {
+        TenantFilter::All => {}
+        TenantFilter::InOrg(org) => {
+            let org_tenants = tenants::table
+                .filter(tenants::org_id.eq(org.to_owned()))
+                .select(tenants::id);
+            query = query.filter(audit_log::tenant_id.eq_any(org_tenants.nullable()));
+        }
+        TenantFilter::Only(t) => query = query.filter(audit_log::tenant_id.eq(t.to_owned())),
+        TenantFilter::None => return Ok(Vec::new()),
     }
     Ok(query.load(conn).await?)
 }

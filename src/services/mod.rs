@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod documents;
+pub mod orgs;
 pub mod secrets;
 pub mod tenants;
 pub mod usage;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::audit::{self, Actor};
 use super::double_option;
+use crate::authz::{Scope, TenantFilter};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::models::tenant::{
@@ -43,6 +44,9 @@ pub struct CreateTenant {
     pub requests_per_minute: Option<i64>,
     /// Prompt + completion tokens per UTC month on the chat routes; absent: no budget.
     pub monthly_token_budget: Option<i64>,
+    /// The organization (superusers; an org admin's tenants land in its own).
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 /// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
@@ -101,6 +105,36 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub monthly_token_budget: Option<Option<i64>>,
+    /// Moves the tenant to another organization (`null`: none). Superusers only.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<Option<String>>,
+}
+
+impl UpdateTenant {
+    /// Names of the fields present, for permission checks.
+    pub fn present_fields(&self) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        for (set, name) in [
+            (self.name.is_some(), "name"),
+            (self.is_active.is_some(), "is_active"),
+            (self.system_prompt.is_some(), "system_prompt"),
+            (self.retriever.is_some(), "retriever"),
+            (self.pinecone_environment.is_some(), "pinecone_environment"),
+            (self.pinecone_index_name.is_some(), "pinecone_index_name"),
+            (self.pinecone_index_host.is_some(), "pinecone_index_host"),
+            (self.pinecone_namespace.is_some(), "pinecone_namespace"),
+            (self.pinecone_api_key.is_some(), "pinecone_api_key"),
+            (self.org_id.is_some(), "org_id"),
+            (self.requests_per_minute.is_some(), "requests_per_minute"),
+            (self.monthly_token_budget.is_some(), "monthly_token_budget"),
+        ] {
+            if set {
+                fields.push(name);
+            }
+        }
+        fields
+    }
 }
 
 /// A requests-per-minute setting: 1 to 1,000,000,000.
@@ -254,6 +288,7 @@ pub async fn create(
         pinecone_index_name: index_name,
         pinecone_index_host: index_host,
         pinecone_namespace: namespace,
+        org_id: empty_to_none(input.org_id),
     };
     let mut fields = vec!["id".to_owned(), "name".to_owned(), "retriever".to_owned()];
     for (set, name) in [
@@ -265,6 +300,7 @@ pub async fn create(
         (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
         (new.requests_per_minute.is_some(), "requests_per_minute"),
         (new.monthly_token_budget.is_some(), "monthly_token_budget"),
+        (new.org_id.is_some(), "org_id"),
     ] {
         if set {
             fields.push(name.to_owned());
@@ -374,6 +410,9 @@ pub async fn update(
         let key = key.filter(|k| !k.expose_secret().trim().is_empty());
         changes.pinecone_api_key_enc = Some(key.as_ref().map(|k| encrypt(keys, id, k)));
     }
+    if let Some(org) = input.org_id {
+        changes.org_id = Some(empty_to_none(org));
+    }
     if let Some(limit) = input.requests_per_minute {
         changes.requests_per_minute = Some(check_requests_per_minute(&mut errors, limit));
     }
@@ -469,8 +508,10 @@ pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Tenant> {
         .ok_or_else(|| AppError::not_found("tenant"))
 }
 
+/// Tenants inside `scope`, by id.
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    scope: &Scope,
     include_inactive: bool,
     limit: i64,
     offset: i64,
@@ -483,6 +524,12 @@ pub async fn list(
         .into_boxed();
     if !include_inactive {
         query = query.filter(tenants::is_active.eq(true));
+    }
+    match scope.tenant_filter() {
+        TenantFilter::All => {}
+        TenantFilter::InOrg(org) => query = query.filter(tenants::org_id.eq(org.to_owned())),
+        TenantFilter::Only(id) => query = query.filter(tenants::id.eq(id.to_owned())),
+        TenantFilter::None => return Ok(Vec::new()),
     }
     Ok(query.load(conn).await?)
 }

@@ -9,11 +9,12 @@ use uuid::Uuid;
 use super::audit::{self, Actor};
 use super::double_option;
 use crate::auth::password;
+use crate::authz::{Role, Scope, TenantFilter};
 use crate::domain::Email;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::models::lower;
 use crate::models::user::{NewUser, User, UserChanges};
-use crate::schema::users;
+use crate::schema::{tenants, users};
 
 /// Unknown fields are refused here (a misspelt `is_superuser` must not create a plain user
 /// silently); updates ignore them, so a user read can be sent back.
@@ -24,9 +25,18 @@ pub struct CreateUser {
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     pub tenant_id: Option<String>,
+    /// Same as `role: "superuser"`.
     #[serde(default)]
     pub is_superuser: bool,
     pub is_active: Option<bool>,
+    /// `superuser`, `org_admin`, `tenant_admin` or `member` (default; `superuser` when
+    /// `is_superuser` is true).
+    #[serde(default)]
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<String>,
+    /// The organization of an org admin (required with `role: "org_admin"`).
+    #[serde(default)]
+    pub org_id: Option<String>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -39,6 +49,84 @@ pub struct UpdateUser {
     pub tenant_id: Option<Option<String>>,
     pub is_superuser: Option<bool>,
     pub is_active: Option<bool>,
+    #[schema(value_type = Option<Role>)]
+    pub role: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub org_id: Option<Option<String>>,
+}
+
+fn parse_role(errors: &mut Vec<FieldError>, raw: &str) -> Option<Role> {
+    let role = Role::parse(raw);
+    if role.is_none() {
+        errors.push(FieldError::new(
+            "role",
+            "must be superuser, org_admin, tenant_admin or member",
+        ));
+    }
+    role
+}
+
+/// The role a create asks for: `role`, else `superuser` when `is_superuser`, else `member`.
+pub fn requested_role(input: &CreateUser) -> AppResult<Role> {
+    let mut errors = Vec::new();
+    let role = match input.role.as_deref() {
+        Some(raw) => parse_role(&mut errors, raw),
+        None if input.is_superuser => Some(Role::Superuser),
+        None => Some(Role::Member),
+    };
+    if input.is_superuser && role.is_some_and(|r| r != Role::Superuser) {
+        errors.push(FieldError::new(
+            "is_superuser",
+            "contradicts role (is_superuser is true exactly when role is superuser)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    role.ok_or_else(|| AppError::validation("role", "is invalid"))
+}
+
+/// The role an update leaves: `role`, else what `is_superuser` implies, else `current`.
+pub fn updated_role(input: &UpdateUser, current: Role) -> AppResult<Role> {
+    let mut errors = Vec::new();
+    let role = match (input.role.as_deref(), input.is_superuser) {
+        (Some(raw), flag) => {
+            let role = parse_role(&mut errors, raw);
+            if let (Some(r), Some(flag)) = (role, flag)
+                && (r == Role::Superuser) != flag
+            {
+                errors.push(FieldError::new(
+                    "is_superuser",
+                    "contradicts role (is_superuser is true exactly when role is superuser)",
+                ));
+            }
+            role
+        }
+        (None, Some(true)) => Some(Role::Superuser),
+        (None, Some(false)) if current == Role::Superuser => Some(Role::Member),
+        (None, _) => Some(current),
+    };
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    role.ok_or_else(|| AppError::validation("role", "is invalid"))
+}
+
+/// A role's required attachments: an org admin names its organization, a tenant admin its
+/// tenant.
+pub fn check_shape(role: Role, org_id: Option<&str>, tenant_id: Option<&str>) -> AppResult<()> {
+    match role {
+        Role::OrgAdmin if org_id.is_none() => Err(AppError::validation(
+            "org_id",
+            "is required for an org_admin",
+        )),
+        Role::TenantAdmin if tenant_id.is_none() => Err(AppError::validation(
+            "tenant_id",
+            "is required for a tenant_admin",
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub async fn create(
@@ -57,15 +145,20 @@ pub async fn create(
         return Err(AppError::invalid_fields(errors));
     }
     let email = email.ok_or_else(|| AppError::validation("email", "is invalid"))?;
+    let role = requested_role(&input)?;
     let tenant_id = input.tenant_id.filter(|t| !t.trim().is_empty());
+    let org_id = input.org_id.filter(|t| !t.trim().is_empty());
+    check_shape(role, org_id.as_deref(), tenant_id.as_deref())?;
     let password_hash = password::hash(input.password).await?;
     let new = NewUser {
         id: Uuid::new_v4(),
         email: email.into_inner(),
         password_hash,
         tenant_id,
-        is_superuser: input.is_superuser,
+        is_superuser: role == Role::Superuser,
         is_active: input.is_active.unwrap_or(true),
+        role: role.as_str().to_owned(),
+        org_id,
     };
     conn.transaction(async |conn| {
         let user: User = diesel::insert_into(users::table)
@@ -79,6 +172,12 @@ pub async fn create(
         }
         if user.is_superuser {
             fields.push("is_superuser".to_owned());
+        }
+        if user.role() != Role::Member {
+            fields.push("role".to_owned());
+        }
+        if user.org_id.is_some() {
+            fields.push("org_id".to_owned());
         }
         audit::record(
             conn,
@@ -116,12 +215,38 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    if let Some(p) = input.password {
+    if let Some(p) = input.password.clone() {
         changes.password_hash = Some(password::hash(p).await?);
     }
-    changes.tenant_id = input.tenant_id.map(|t| t.filter(|t| !t.trim().is_empty()));
-    changes.is_superuser = input.is_superuser;
+    changes.tenant_id = input
+        .tenant_id
+        .clone()
+        .map(|t| t.filter(|t| !t.trim().is_empty()));
+    changes.org_id = input
+        .org_id
+        .clone()
+        .map(|t| t.filter(|t| !t.trim().is_empty()));
     changes.is_active = input.is_active;
+    if input.role.is_some() || input.is_superuser.is_some() {
+        let current = get(conn, id).await?;
+        let role = updated_role(&input, current.role())?;
+        let org_id = changes.org_id.clone().unwrap_or(current.org_id.clone());
+        let tenant_id = changes
+            .tenant_id
+            .clone()
+            .unwrap_or(current.tenant_id.clone());
+        check_shape(role, org_id.as_deref(), tenant_id.as_deref())?;
+        changes.role = Some(role.as_str().to_owned());
+        changes.is_superuser = Some(role == Role::Superuser);
+    } else if changes.org_id.is_some() || changes.tenant_id.is_some() {
+        let current = get(conn, id).await?;
+        let org_id = changes.org_id.clone().unwrap_or(current.org_id.clone());
+        let tenant_id = changes
+            .tenant_id
+            .clone()
+            .unwrap_or(current.tenant_id.clone());
+        check_shape(current.role(), org_id.as_deref(), tenant_id.as_deref())?;
+    }
     let fields = changes.changed_fields();
     changes.updated_at = Some(chrono::Utc::now());
     conn.transaction(async |conn| {
@@ -202,8 +327,11 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> AppResu
         .ok_or_else(|| AppError::not_found("user"))
 }
 
+/// Users inside `scope` (see `crate::authz::Scope::covers_user`), of one tenant when
+/// `tenant_id` is given.
 pub async fn list(
     conn: &mut AsyncPgConnection,
+    scope: &Scope,
     tenant_id: Option<&str>,
     limit: i64,
     offset: i64,
@@ -217,5 +345,44 @@ pub async fn list(
     if let Some(tenant) = tenant_id {
         query = query.filter(users::tenant_id.eq(tenant.to_owned()));
     }
+    match scope.tenant_filter() {
+        TenantFilter::All => {}
+        TenantFilter::InOrg(org) => {
+            let org_tenants = tenants::table
+                .filter(tenants::org_id.eq(org.to_owned()))
+                .select(tenants::id);
+            query = query
+                .filter(users::role.ne(Role::Superuser.as_str()))
+                .filter(
+                    users::org_id
+                        .eq(org.to_owned())
+                        .and(users::role.eq(Role::OrgAdmin.as_str()))
+                        .or(users::tenant_id.eq_any(org_tenants.nullable())),
+                );
+        }
+        TenantFilter::Only(tenant) => {
+            query = query
+                .filter(users::tenant_id.eq(tenant.to_owned()))
+                .filter(users::role.eq_any([Role::Member.as_str(), Role::TenantAdmin.as_str()]));
+        }
+        TenantFilter::None => return Ok(Vec::new()),
+    }
     Ok(query.load(conn).await?)
+}
+
+/// The organization of a user's tenant (for scope checks).
+pub async fn tenant_org(
+    conn: &mut AsyncPgConnection,
+    tenant_id: Option<&str>,
+) -> AppResult<Option<String>> {
+    let Some(tenant_id) = tenant_id else {
+        return Ok(None);
+    };
+    Ok(tenants::table
+        .find(tenant_id)
+        .select(tenants::org_id)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()?
+        .flatten())
 }

@@ -25,7 +25,7 @@ use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::models::tenant::Tenant;
 use crate::retrieval::RetrievalDeps;
-use crate::schema::tenants;
+use crate::schema::{organizations, tenants};
 use crate::secrets::KeyRing;
 
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -173,6 +173,13 @@ impl Loader {
             if !row.is_active {
                 return Ok(None);
             }
+            // A tenant of an inactive organization is unavailable too; (de)activating the
+            // organization touches its tenants, so the change arrives as theirs.
+            if let Some(org_id) = &row.org_id
+                && !self.org_is_active(org_id).await?
+            {
+                return Ok(None);
+            }
             let ctx =
                 TenantContext::build(row, &self.keys, &self.default_prompt, &self.deps).await?;
             return Ok(Some(Arc::new(ctx)));
@@ -191,6 +198,17 @@ impl Loader {
             .await
             .optional()?;
         Ok(row)
+    }
+
+    async fn org_is_active(&self, org_id: &str) -> AppResult<bool> {
+        let mut conn = self.loader_conn().await?;
+        let active: Option<bool> = organizations::table
+            .find(org_id)
+            .select(organizations::is_active)
+            .first(&mut conn)
+            .await
+            .optional()?;
+        Ok(active.unwrap_or(false))
     }
 
     async fn loader_conn(&self) -> AppResult<crate::db::PooledConnection> {

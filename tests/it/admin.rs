@@ -361,6 +361,12 @@ async fn authorisation_matrix_covers_every_admin_route() {
     let admin = app.superuser_token().await;
     app.create_tenant(&admin, "acme", json!({})).await;
     app.create_tenant(&admin, "matrix-gone", json!({})).await;
+    app.post("/admin/orgs")
+        .bearer(&admin)
+        .json(&json!({"id": "matrix-org", "name": "Matrix"}))
+        .send()
+        .await
+        .assert_status(201);
     let key = create_key(&app, &admin, "acme", "caller").await;
     let key = key["key"].as_str().expect("key").to_owned();
     let doomed_key = create_key(&app, &admin, "acme", "doomed").await;
@@ -394,7 +400,15 @@ async fn authorisation_matrix_covers_every_admin_route() {
         case("GET", "/admin/users/{id}", format!("/admin/users/{victim}"), None, 200),
         case("PUT", "/admin/users/{id}", format!("/admin/users/{victim}"), Some(json!({"tenant_id": "acme"})), 200),
         case("PATCH", "/admin/users/{id}", format!("/admin/users/{victim}"), Some(json!({"is_superuser": false})), 200),
+        case("POST", "/admin/users/{id}/impersonate", format!("/admin/users/{victim}/impersonate"), None, 200),
         case("DELETE", "/admin/users/{id}", format!("/admin/users/{victim}"), None, 200),
+        case("GET", "/admin/orgs", "/admin/orgs", None, 200),
+        case("POST", "/admin/orgs", "/admin/orgs", Some(json!({"id": "matrix-org-new", "name": "New"})), 201),
+        case("GET", "/admin/orgs/{id}", "/admin/orgs/matrix-org", None, 200),
+        case("PUT", "/admin/orgs/{id}", "/admin/orgs/matrix-org", Some(json!({"name": "Matrix"})), 200),
+        case("PATCH", "/admin/orgs/{id}", "/admin/orgs/matrix-org", Some(json!({"name": "Matrix 2"})), 200),
+        case("GET", "/admin/orgs/{id}/tenants", "/admin/orgs/matrix-org/tenants", None, 200),
+        case("DELETE", "/admin/orgs/{id}", "/admin/orgs/matrix-org", None, 200),
         case("GET", "/admin/audit", "/admin/audit", None, 200),
         case("GET", "/admin/tenants/{id}/usage", "/admin/tenants/acme/usage", None, 200),
         case("GET", "/admin/usage", "/admin/usage", None, 200),
@@ -700,6 +714,8 @@ async fn users_are_created_listed_changed_and_deactivated() {
             "id",
             "email",
             "tenant_id",
+            "role",
+            "org_id",
             "is_superuser",
             "is_active",
             "created_at",
@@ -707,6 +723,7 @@ async fn users_are_created_listed_changed_and_deactivated() {
         ])
     );
     assert_eq!(jane["tenant_id"], "acme");
+    assert_eq!(jane["role"], "member");
     assert_eq!(jane["is_superuser"], false);
     assert_eq!(jane["is_active"], true);
     let jane_id = jane["id"].as_str().expect("id").to_owned();

@@ -401,9 +401,14 @@ async fn cli_creates_lists_and_revokes_keys() {
     assert!(!output.status.success());
 
     // The CLI's changes are audited with actor `cli`.
-    let log = tenantgate::services::audit::list(&mut *app.conn().await, Some("acme"), 10)
-        .await
-        .expect("audit");
+    let log = tenantgate::services::audit::list(
+        &mut *app.conn().await,
+        &tenantgate::authz::Scope::All,
+        Some("acme"),
+        10,
+    )
+    .await
+    .expect("audit");
     let actions: Vec<(&str, &str)> = log
         .iter()
         .map(|e| (e.action.as_str(), e.actor.as_str()))
@@ -421,6 +426,7 @@ fn user_caller(sub: Option<String>, tenant: &str) -> Caller {
         sub,
         email: None,
         tenant_id: Some(tenant.into()),
+        impersonator: None,
         valid_until: u64::MAX,
         ..Default::default()
     }))

@@ -20,6 +20,7 @@ mod openapi;
 mod pgbouncer;
 mod pinecone;
 mod retrieval;
+mod roles;
 mod sdk;
 mod tenant_cache;
 mod token_revocation;

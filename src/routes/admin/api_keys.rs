@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::actor;
-use crate::auth::extractors::Superuser;
+use crate::auth::extractors::Admin;
+use crate::authz::{self, Action};
 use crate::errors::{AppError, AppResult, ErrorBody};
 use crate::models::api_key::ApiKeyView;
 use crate::routes::ValidJson;
@@ -45,16 +46,18 @@ pub struct CreatedApiKey {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    Superuser(admin): Superuser,
+    Admin(admin): Admin,
     headers: HeaderMap,
     Path(tenant_id): Path<String>,
     ValidJson(input): ValidJson<CreateApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
+    let scope = authz::authorize(&admin, Action::ApiKeyCreate)?;
     let mut conn = state.pool.get().await?;
+    scope.require_tenant(&mut conn, &tenant_id).await?;
     let created = service::create(
         &mut conn,
         &state.api_keys,
-        &actor(admin, &headers),
+        &actor(&admin, &headers),
         &tenant_id,
         input,
     )
@@ -85,9 +88,12 @@ pub async fn create(
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     Path(tenant_id): Path<String>,
 ) -> AppResult<Json<Vec<ApiKeyView>>> {
+    let scope = authz::authorize(&admin, Action::ApiKeyList)?;
     let mut conn = state.pool.get().await?;
+    scope.require_tenant(&mut conn, &tenant_id).await?;
     let keys = service::list(&mut conn, &tenant_id).await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
@@ -103,13 +109,21 @@ pub async fn list(
     ))]
 pub async fn revoke(
     State(state): State<AppState>,
-    Superuser(admin): Superuser,
+    Admin(admin): Admin,
     headers: HeaderMap,
     Path((tenant_id, key_id)): Path<(String, String)>,
 ) -> AppResult<Json<ApiKeyView>> {
-    let key_id = Uuid::parse_str(&key_id).map_err(|_| AppError::not_found("API key"))?;
+    let scope = authz::authorize(&admin, Action::ApiKeyRevoke)?;
     let mut conn = state.pool.get().await?;
-    let key = service::revoke(&mut conn, &actor(admin, &headers), Some(&tenant_id), key_id).await?;
+    scope.require_tenant(&mut conn, &tenant_id).await?;
+    let key_id = Uuid::parse_str(&key_id).map_err(|_| AppError::not_found("API key"))?;
+    let key = service::revoke(
+        &mut conn,
+        &actor(&admin, &headers),
+        Some(&tenant_id),
+        key_id,
+    )
+    .await?;
     state.api_keys.forget(&key.prefix).await;
     Ok(Json(key.into()))
 }

@@ -1,9 +1,12 @@
-//! `GET /admin/audit`: the audit log, newest first.
+//! `GET /admin/audit`: the audit log, newest first: the entries about the tenants the caller
+//! may administer (a superuser: all).
 
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
+use crate::auth::extractors::Admin;
+use crate::authz::{self, Action};
 use crate::errors::{AppError, AppResult, ErrorBody};
 use crate::models::audit::AuditEntry;
 use crate::routes::ValidQuery;
@@ -26,13 +29,17 @@ pub struct AuditQuery {
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     ValidQuery(query): ValidQuery<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditEntry>>> {
+    let scope = authz::authorize(&admin, Action::AuditRead)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(AppError::validation("limit", "must be between 1 and 1000"));
     }
     let tenant_id = query.tenant_id.as_deref().filter(|t| !t.is_empty());
     let mut conn = state.pool.get().await?;
-    Ok(Json(audit::list(&mut conn, tenant_id, limit).await?))
+    Ok(Json(
+        audit::list(&mut conn, &scope, tenant_id, limit).await?,
+    ))
 }

@@ -1,11 +1,17 @@
 //! `GET /admin/tenants/{id}/usage` (one tenant per day and model) and `GET /admin/usage`
-//! (every tenant's totals). Superusers see every tenant (roles come with organizations).
+//! (every tenant's totals), limited to the tenants the caller administers (`authz`).
 
 use axum::Json;
 use axum::extract::{Path, State};
 
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::auth::extractors::Admin;
+use crate::authz::{self, Action};
 use crate::errors::{AppResult, ErrorBody};
 use crate::routes::ValidQuery;
+use crate::schema::tenants;
 use crate::services::usage::{self as service, TenantUsage, UsageQuery, UsageReport};
 use crate::state::AppState;
 
@@ -18,12 +24,15 @@ use crate::state::AppState;
     ))]
 pub async fn show(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     Path(id): Path<String>,
     ValidQuery(query): ValidQuery<UsageQuery>,
 ) -> AppResult<Json<UsageReport>> {
+    let scope = authz::authorize(&admin, Action::UsageRead)?;
     let range = query.range()?;
-    state.usage.flush().await;
     let mut conn = state.pool.get().await?;
+    scope.require_tenant(&mut conn, &id).await?;
+    state.usage.flush().await;
     Ok(Json(service::report(&mut conn, &id, range).await?))
 }
 
@@ -35,10 +44,23 @@ pub async fn show(
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Admin(admin): Admin,
     ValidQuery(query): ValidQuery<UsageQuery>,
 ) -> AppResult<Json<Vec<TenantUsage>>> {
+    let scope = authz::authorize(&admin, Action::UsageRead)?;
     let range = query.range()?;
     state.usage.flush().await;
     let mut conn = state.pool.get().await?;
-    Ok(Json(service::all(&mut conn, range).await?))
+    let orgs: std::collections::HashMap<String, Option<String>> = tenants::table
+        .select((tenants::id, tenants::org_id))
+        .load(&mut conn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut all = service::all(&mut conn, range).await?;
+    all.retain(|usage| {
+        orgs.get(&usage.tenant_id)
+            .is_some_and(|org| scope.covers_tenant(&usage.tenant_id, org.as_deref()))
+    });
+    Ok(Json(all))
 }

@@ -346,6 +346,7 @@ pub fn router_with_retriever(
         sub: Some("user-1".to_owned()),
         email: None,
         tenant_id: Some(tenant_id.into()),
+        impersonator: None,
         valid_until: u64::MAX,
         ..Default::default()
     }));

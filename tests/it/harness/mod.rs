@@ -272,6 +272,8 @@ impl TestApp {
             tenant_id: tenant_id.map(str::to_owned),
             is_superuser: superuser,
             is_active: None,
+            role: None,
+            org_id: None,
         };
         tenantgate::services::users::create(
             &mut conn,
