@@ -5,7 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::admin::{api_keys, audit, tenants, users};
-use crate::routes::{chat, documents, health, openai, search, session, tenant};
+use crate::routes::{chat, conversations, documents, health, openai, search, session, tenant};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,10 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant};
         documents::list,
         documents::delete,
         chat::chat,
+        conversations::create,
+        conversations::list,
+        conversations::show,
+        conversations::delete,
         openai::chat_completions,
         openai::list_models,
         openai::get_model,
@@ -48,6 +52,7 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant};
         chat::DeltaEvent,
         chat::DoneEvent,
         crate::retrieval::Passage,
+        crate::models::conversation::MessageView,
         crate::retrieval::DocumentSummary,
         crate::services::documents::NewDocument,
     )),

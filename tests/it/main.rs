@@ -7,6 +7,7 @@ mod admin;
 mod api_keys;
 mod auth_tokens;
 mod chat;
+mod conversations;
 mod demo;
 mod documents;
 mod foundation;
