@@ -93,6 +93,12 @@ impl AppState {
                 api_keys.flush_last_used().await;
             }
         });
-        vec![listener, flusher]
+        let mut tasks = vec![listener, flusher];
+        if let Some(retention) = self.config.conversation_retention {
+            tasks.push(tokio::spawn(
+                crate::services::conversations::retention_task(self.pool.clone(), retention),
+            ));
+        }
+        tasks
     }
 }

@@ -268,7 +268,7 @@ pub async fn append_turn(
 }
 
 /// An arbitrary constant naming the retention task's advisory lock.
-const RETENTION_LOCK: i64 = 0x7467_5f72_6574_6e31; // "tg_retn1"
+pub const RETENTION_LOCK: i64 = 0x7467_5f72_6574_6e31; // "tg_retn1"
 
 #[derive(QueryableByName)]
 struct Locked {
@@ -318,4 +318,27 @@ pub async fn delete_older_than(pool: &Pool, cutoff: DateTime<Utc>) -> AppResult<
         Ok::<_, AppError>(Some(deleted))
     })
     .await
+}
+
+/// `CONVERSATION_RETENTION_DAYS`: once at start-up, then daily, deletes the conversations not
+/// updated for `retention`. Every replica runs it; the advisory lock lets one at a time work,
+/// and a replica that finds it taken skips that round (the other is doing the same deletion).
+pub async fn retention_task(pool: Pool, retention: chrono::TimeDelta) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(24 * 60 * 60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let cutoff = Utc::now() - retention;
+        match delete_older_than(&pool, cutoff).await {
+            Ok(Some(deleted)) => {
+                tracing::info!(deleted, %cutoff, "conversation retention: deleted idle conversations");
+            }
+            Ok(None) => {
+                tracing::info!("conversation retention: another replica holds the lock; skipped");
+            }
+            Err(error) => {
+                tracing::warn!(detail = %error, "conversation retention failed; retrying tomorrow");
+            }
+        }
+    }
 }

@@ -406,4 +406,22 @@ async fn retention_deletes_conversations_idle_past_the_cutoff_in_every_tenant() 
         .await
         .expect("retention");
     assert_eq!(again, Some(0));
+
+    // While another replica holds the lock, this one skips the round.
+    let mut other = app.conn().await;
+    let lock = tenantgate::services::conversations::RETENTION_LOCK;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(lock)
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let skipped = tenantgate::services::conversations::delete_older_than(&app.state.pool, cutoff)
+        .await
+        .expect("retention");
+    assert_eq!(skipped, None);
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(lock)
+        .execute(&mut other)
+        .await
+        .expect("unlock");
 }
