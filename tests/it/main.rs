@@ -18,3 +18,4 @@ mod pinecone;
 mod retrieval;
 mod sdk;
 mod tenant_cache;
+mod walkthrough;
