@@ -50,6 +50,7 @@ diesel::table! {
         content -> Text,
         metadata -> Jsonb,
         created_at -> Timestamptz,
+        language -> Text,
     }
 }
 
@@ -83,6 +84,7 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        search_language -> Text,
     }
 }
 

@@ -234,6 +234,7 @@ async fn upsert_tenant(
         pinecone_namespace: None,
         pinecone_api_key: None,
         is_active: Some(true),
+        search_language: None,
     };
     let row = match tenants::create(conn, &state.config.keys, actor, input).await {
         Ok(row) => row,

@@ -31,6 +31,10 @@ pub enum TenantsCommand {
         /// Read the tenant's Pinecone API key from standard input (stored encrypted).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// The built-in retriever's text search configuration: english (default), simple,
+        /// german, french, spanish, … (docs/retrieval.md).
+        #[arg(long)]
+        search_language: Option<String>,
     },
     /// List tenants (inactive ones included).
     List,
@@ -65,6 +69,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            search_language,
         } => {
             let pinecone_api_key: Option<SecretString> = if pinecone_api_key_stdin {
                 Some(read_stdin_secret("Pinecone API key")?)
@@ -82,6 +87,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_namespace,
                 pinecone_api_key,
                 is_active: None,
+                search_language,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await

@@ -54,6 +54,7 @@ pub struct Tenant {
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub search_language: String,
 }
 
 impl Tenant {
@@ -87,6 +88,7 @@ pub struct NewTenant {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub pinecone_api_key_enc: Option<Vec<u8>>,
+    pub search_language: String,
 }
 
 /// A partial update: `None` keeps a column, `Some(None)` clears a nullable one.
@@ -102,6 +104,7 @@ pub struct TenantChanges {
     pub pinecone_index_host: Option<Option<String>>,
     pub pinecone_namespace: Option<Option<String>>,
     pub pinecone_api_key_enc: Option<Option<Vec<u8>>>,
+    pub search_language: Option<String>,
 }
 
 impl TenantChanges {
@@ -122,6 +125,7 @@ impl TenantChanges {
         note(self.pinecone_index_host.is_some(), "pinecone_index_host");
         note(self.pinecone_namespace.is_some(), "pinecone_namespace");
         note(self.pinecone_api_key_enc.is_some(), "pinecone_api_key");
+        note(self.search_language.is_some(), "search_language");
         fields
     }
 
@@ -143,6 +147,8 @@ pub struct TenantView {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub has_pinecone_api_key: bool,
+    /// The built-in retriever's Postgres text search configuration (`english`, `simple`, …).
+    pub search_language: String,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -162,6 +168,7 @@ impl From<Tenant> for TenantView {
             pinecone_index_host: t.pinecone_index_host,
             pinecone_namespace: t.pinecone_namespace,
             has_pinecone_api_key: t.pinecone_api_key_enc.is_some(),
+            search_language: t.search_language,
             version: t.version,
             created_at: t.created_at,
             updated_at: t.updated_at,

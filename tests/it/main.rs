@@ -17,5 +17,6 @@ mod openapi;
 mod pinecone;
 mod retrieval;
 mod sdk;
+mod search_queries;
 mod tenant_cache;
 mod walkthrough;
