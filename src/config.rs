@@ -31,6 +31,12 @@
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
 //! | `CHAT_HISTORY_MESSAGES` | 20 | stored messages of a conversation sent with each `/chat` turn |
 //! | `CONVERSATION_RETENTION_DAYS` | keep | conversations idle longer are deleted by a daily task |
+//! | `TENANT_REQUESTS_PER_MINUTE` | unlimited | request limit of tenants without their own |
+//! | `REDIS_URL` | none | shared request limits for all replicas; unset: each counts alone |
+//! | `REDIS_KEY_PREFIX` | `tenantgate:` | prefix of every Redis key the gateway writes |
+//! | `REDIS_TIMEOUT_MS` | 100 | per Redis call; slower counts as down (local fallback) |
+//! | `USAGE_FLUSH_SECONDS` | 2 | how often buffered usage counts are written |
+//! | `CONSOLE_ENABLED` | true | serve the web console at `/console` (false: 404) |
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -114,6 +120,58 @@ pub struct LlmConfig {
     pub upstream_timeout: Duration,
 }
 
+/// Request limits (DESIGN.md §9): the default per-tenant limit and the shared Redis counter.
+#[derive(Clone)]
+pub struct LimitsConfig {
+    pub tenant_requests_per_minute: Option<u32>,
+    pub redis_url: Option<SecretString>,
+    pub redis_key_prefix: String,
+    pub redis_timeout: Duration,
+}
+
+impl LimitsConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let tenant_requests_per_minute = match get(env, "TENANT_REQUESTS_PER_MINUTE") {
+            None => None,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "TENANT_REQUESTS_PER_MINUTE",
+                        format!("must be a whole number greater than 0; got {raw:?}"),
+                    ));
+                }
+            },
+        };
+        let redis_url = match get(env, "REDIS_URL") {
+            None => None,
+            Some(raw) => {
+                if redis::Client::open(raw.as_str()).is_err() {
+                    return Err(ConfigError::new(
+                        "REDIS_URL",
+                        "must be a redis:// or rediss:// URL",
+                    ));
+                }
+                Some(SecretString::from(raw))
+            }
+        };
+        let timeout_ms: u64 = parse_or(env, "REDIS_TIMEOUT_MS", 100, "a number of milliseconds")?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "REDIS_TIMEOUT_MS",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            tenant_requests_per_minute,
+            redis_url,
+            redis_key_prefix: get(env, "REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "tenantgate:".to_owned()),
+            redis_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -135,6 +193,10 @@ pub struct Config {
     pub chat_history_messages: i64,
     /// Conversations not updated for this long are deleted; `None` keeps them.
     pub conversation_retention: Option<chrono::TimeDelta>,
+    pub limits: LimitsConfig,
+    pub usage_flush_interval: Duration,
+    /// `CONSOLE_ENABLED`: serve `/console`.
+    pub console_enabled: bool,
 }
 
 /// Reads variables; a test can hand in its own map instead of the process environment.
@@ -474,6 +536,9 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
+            limits: LimitsConfig::from_env(env)?,
+            usage_flush_interval: positive_seconds(env, "USAGE_FLUSH_SECONDS", 2)?,
+            console_enabled: parse_or(env, "CONSOLE_ENABLED", true, "true or false")?,
         })
     }
 }
@@ -504,6 +569,21 @@ mod tests {
             Ok(_) => panic!("expected an error for {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn console_enabled_is_true_or_false() {
+        assert!(
+            Config::from_env(&env(&[]))
+                .expect("defaults")
+                .console_enabled
+        );
+        let off = Config::from_env(&env(&[("CONSOLE_ENABLED", "false")])).expect("false");
+        assert!(!off.console_enabled);
+        assert_eq!(
+            error_of(&[("CONSOLE_ENABLED", "maybe")]),
+            "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
     }
 
     #[test]

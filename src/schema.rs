@@ -11,6 +11,8 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        hash_scheme -> Text,
+        requests_per_minute -> Nullable<Int4>,
     }
 }
 
@@ -85,6 +87,22 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         search_language -> Text,
+        requests_per_minute -> Nullable<Int4>,
+        monthly_token_budget -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    usage_daily (tenant_id, day, model) {
+        tenant_id -> Text,
+        day -> Date,
+        model -> Text,
+        requests -> Int8,
+        chat_requests -> Int8,
+        retrievals -> Int8,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -114,5 +132,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     messages,
     tenants,
+    usage_daily,
     users,
 );

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod console;
 pub mod conversations;
 pub mod documents;
 pub mod health;
