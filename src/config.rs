@@ -31,6 +31,8 @@
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
+//! | `CHAT_HISTORY_MESSAGES` | 20 | stored messages of a conversation sent with each `/chat` turn |
+//! | `CONVERSATION_RETENTION_DAYS` | keep | conversations idle longer are deleted by a daily task |
 //! | `TENANT_REQUESTS_PER_MINUTE` | unlimited | request limit of tenants without their own |
 //! | `REDIS_URL` | none | shared request limits for all replicas; unset: each counts alone |
 //! | `REDIS_KEY_PREFIX` | `tenantgate:` | prefix of every Redis key the gateway writes |
@@ -218,6 +220,10 @@ pub struct Config {
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
+    /// How many stored messages of a conversation go upstream with each turn (1–1000).
+    pub chat_history_messages: i64,
+    /// Conversations not updated for this long are deleted; `None` keeps them.
+    pub conversation_retention: Option<chrono::TimeDelta>,
     pub limits: LimitsConfig,
     pub usage_flush_interval: Duration,
     /// `CONSOLE_ENABLED`: serve `/console`.
@@ -539,7 +545,33 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        let chat_history_messages: i64 = parse_or(
+            env,
+            "CHAT_HISTORY_MESSAGES",
+            20,
+            "a whole number from 1 to 1000",
+        )?;
+        if !(1..=1000).contains(&chat_history_messages) {
+            return Err(ConfigError::new(
+                "CHAT_HISTORY_MESSAGES",
+                "must be between 1 and 1000",
+            ));
+        }
+        let conversation_retention = match get(env, "CONVERSATION_RETENTION_DAYS") {
+            None => None,
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(days) if (1..=36_500).contains(&days) => Some(chrono::TimeDelta::days(days)),
+                _ => {
+                    return Err(ConfigError::new(
+                        "CONVERSATION_RETENTION_DAYS",
+                        format!("must be a whole number of days from 1 to 36500; got {raw:?}"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
+            chat_history_messages,
+            conversation_retention,
             database,
             keys,
             jwt,

@@ -5,7 +5,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::admin::{api_keys, audit, orgs, tenants, usage as admin_usage, users};
-use crate::routes::{chat, documents, health, openai, search, session, tenant, usage};
+use crate::routes::{
+    chat, conversations, documents, health, openai, search, session, tenant, usage,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,6 +49,10 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant, us
         documents::list,
         documents::delete,
         chat::chat,
+        conversations::create,
+        conversations::list,
+        conversations::show,
+        conversations::delete,
         openai::chat_completions,
         openai::list_models,
         openai::get_model,
@@ -58,6 +64,7 @@ use crate::routes::{chat, documents, health, openai, search, session, tenant, us
         chat::DeltaEvent,
         chat::DoneEvent,
         crate::retrieval::Passage,
+        crate::models::conversation::MessageView,
         crate::retrieval::DocumentSummary,
         crate::services::documents::NewDocument,
     )),

@@ -17,7 +17,9 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::layers::{admin_layer, tenant_layer};
 use crate::errors::AppError;
-use crate::routes::{admin, chat, documents, health, openai, search, session, tenant, usage};
+use crate::routes::{
+    admin, chat, conversations, documents, health, openai, search, session, tenant, usage,
+};
 use crate::state::AppState;
 
 /// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments.
@@ -34,6 +36,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/documents"),
     ("DELETE", "/documents/{id}"),
     ("POST", "/chat"),
+    ("GET", "/conversations"),
+    ("POST", "/conversations"),
+    ("GET", "/conversations/{id}"),
+    ("DELETE", "/conversations/{id}"),
     ("POST", "/v1/chat/completions"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model}"),
@@ -83,6 +89,14 @@ pub fn build(state: AppState) -> Router {
         // A wildcard, so ids with slashes (file paths from `tenantgate ingest`) need no escaping.
         .route("/documents/{*id}", delete(documents::delete))
         .route("/chat", post(chat::chat))
+        .route(
+            "/conversations",
+            get(conversations::list).post(conversations::create),
+        )
+        .route(
+            "/conversations/{id}",
+            get(conversations::show).delete(conversations::delete),
+        )
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/models/{model}", get(openai::get_model))

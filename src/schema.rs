@@ -32,6 +32,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        tenant_id -> Text,
+        owner -> Text,
+        title -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
 
     documents (tenant_id, id, chunk) {
@@ -42,6 +53,22 @@ diesel::table! {
         source -> Nullable<Text>,
         content -> Text,
         metadata -> Jsonb,
+        created_at -> Timestamptz,
+        language -> Text,
+    }
+}
+
+diesel::table! {
+    messages (seq) {
+        seq -> Int8,
+        id -> Uuid,
+        conversation_id -> Uuid,
+        tenant_id -> Text,
+        role -> Text,
+        content -> Text,
+        sources -> Nullable<Jsonb>,
+        model -> Nullable<Text>,
+        usage -> Nullable<Jsonb>,
         created_at -> Timestamptz,
     }
 }
@@ -73,6 +100,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         org_id -> Nullable<Text>,
+        search_language -> Text,
         requests_per_minute -> Nullable<Int4>,
         monthly_token_budget -> Nullable<Int8>,
     }
@@ -117,14 +145,18 @@ diesel::table! {
 }
 
 diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(conversations -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
+diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(tenants -> organizations (org_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_log,
+    conversations,
     documents,
+    messages,
     organizations,
     tenants,
     usage_daily,

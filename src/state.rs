@@ -122,6 +122,12 @@ impl AppState {
                 usage.flush().await;
             }
         });
-        vec![listener, flusher, usage_flusher]
+        let mut tasks = vec![listener, flusher, usage_flusher];
+        if let Some(retention) = self.config.conversation_retention {
+            tasks.push(tokio::spawn(
+                crate::services::conversations::retention_task(self.pool.clone(), retention),
+            ));
+        }
+        tasks
     }
 }

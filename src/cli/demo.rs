@@ -238,6 +238,7 @@ async fn upsert_tenant(
         pinecone_namespace: None,
         pinecone_api_key: None,
         is_active: Some(true),
+        search_language: None,
         requests_per_minute: None,
         monthly_token_budget: None,
         org_id: None,

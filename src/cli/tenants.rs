@@ -45,6 +45,10 @@ pub enum TenantsCommand {
         /// Read the tenant's Pinecone API key from standard input (stored encrypted).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// The built-in retriever's text search configuration: english (default), simple,
+        /// german, french, spanish, … (docs/retrieval.md).
+        #[arg(long)]
+        search_language: Option<String>,
         /// Requests per minute for the whole tenant (default: TENANT_REQUESTS_PER_MINUTE).
         #[arg(long)]
         requests_per_minute: Option<i64>,
@@ -136,6 +140,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            search_language,
             requests_per_minute,
             monthly_token_budget,
         } => {
@@ -155,6 +160,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_namespace,
                 pinecone_api_key,
                 is_active: None,
+                search_language,
                 requests_per_minute,
                 monthly_token_budget,
                 org_id: None,

@@ -15,4 +15,6 @@ pub struct NewChunk<'a> {
     pub source: Option<&'a str>,
     pub content: &'a str,
     pub metadata: &'a serde_json::Value,
+    /// The tenant's `search_language`: `search_vector` is built with it.
+    pub language: &'a str,
 }

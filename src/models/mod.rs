@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod conversation;
 pub mod document;
 pub mod organization;
 pub mod tenant;

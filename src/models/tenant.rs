@@ -54,6 +54,7 @@ pub struct Tenant {
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub search_language: String,
     pub requests_per_minute: Option<i32>,
     pub monthly_token_budget: Option<i64>,
     pub org_id: Option<String>,
@@ -90,6 +91,7 @@ pub struct NewTenant {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub pinecone_api_key_enc: Option<Vec<u8>>,
+    pub search_language: String,
     pub requests_per_minute: Option<i32>,
     pub monthly_token_budget: Option<i64>,
     pub org_id: Option<String>,
@@ -108,6 +110,7 @@ pub struct TenantChanges {
     pub pinecone_index_host: Option<Option<String>>,
     pub pinecone_namespace: Option<Option<String>>,
     pub pinecone_api_key_enc: Option<Option<Vec<u8>>>,
+    pub search_language: Option<String>,
     pub requests_per_minute: Option<Option<i32>>,
     pub monthly_token_budget: Option<Option<i64>>,
     pub org_id: Option<Option<String>>,
@@ -131,6 +134,7 @@ impl TenantChanges {
         note(self.pinecone_index_host.is_some(), "pinecone_index_host");
         note(self.pinecone_namespace.is_some(), "pinecone_namespace");
         note(self.pinecone_api_key_enc.is_some(), "pinecone_api_key");
+        note(self.search_language.is_some(), "search_language");
         note(self.requests_per_minute.is_some(), "requests_per_minute");
         note(self.monthly_token_budget.is_some(), "monthly_token_budget");
         note(self.org_id.is_some(), "org_id");
@@ -155,6 +159,8 @@ pub struct TenantView {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub has_pinecone_api_key: bool,
+    /// The built-in retriever's Postgres text search configuration (`english`, `simple`, …).
+    pub search_language: String,
     /// Requests per minute for the whole tenant; null: the server's `TENANT_REQUESTS_PER_MINUTE`.
     pub requests_per_minute: Option<i32>,
     /// Prompt + completion tokens per UTC month on the chat routes; null: no budget.
@@ -180,6 +186,7 @@ impl From<Tenant> for TenantView {
             pinecone_index_host: t.pinecone_index_host,
             pinecone_namespace: t.pinecone_namespace,
             has_pinecone_api_key: t.pinecone_api_key_enc.is_some(),
+            search_language: t.search_language,
             requests_per_minute: t.requests_per_minute,
             monthly_token_budget: t.monthly_token_budget,
             org_id: t.org_id,

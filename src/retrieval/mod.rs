@@ -99,7 +99,8 @@ pub async fn build(
     settings: &TenantSettings,
     deps: &RetrievalDeps,
 ) -> AppResult<Arc<dyn Retriever>> {
-    let store = store::DocumentStore::new(deps.pool.clone(), settings.id.clone());
+    let store = store::DocumentStore::new(deps.pool.clone(), settings.id.clone())
+        .with_language(&settings.search_language);
     Ok(match settings.retriever {
         RetrieverKind::None => Arc::new(none::NoRetriever::new(store)),
         RetrieverKind::Builtin => Arc::new(builtin::BuiltinRetriever::new(store)),

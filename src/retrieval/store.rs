@@ -44,6 +44,8 @@ pub async fn scope_to_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> Q
 pub struct DocumentStore {
     pool: Pool,
     tenant: TenantId,
+    /// The tenant's `search_language`, written on every chunk (`search_vector` is built with it).
+    language: &'static str,
 }
 
 #[derive(QueryableByName)]
@@ -64,7 +66,22 @@ struct SummaryRow {
 
 impl DocumentStore {
     pub fn new(pool: Pool, tenant: TenantId) -> Self {
-        Self { pool, tenant }
+        Self {
+            pool,
+            tenant,
+            language: "english",
+        }
+    }
+
+    /// The store of a tenant whose `search_language` is `language` (unknown names: `english`;
+    /// the admin API only stores names from the list).
+    pub fn with_language(mut self, language: &str) -> Self {
+        self.language = super::builtin::search_language(language).unwrap_or("english");
+        self
+    }
+
+    pub fn language(&self) -> &'static str {
+        self.language
     }
 
     pub fn tenant_id(&self) -> &str {
@@ -78,6 +95,7 @@ impl DocumentStore {
     /// Writes documents, each replacing every chunk of an earlier document with its id.
     pub async fn replace(&self, docs: &[ChunkedDocument]) -> AppResult<()> {
         let tenant = self.tenant.as_str();
+        let language = self.language;
         let ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
         let rows: Vec<NewChunk<'_>> = docs
             .iter()
@@ -93,6 +111,7 @@ impl DocumentStore {
                         source: doc.source.as_deref(),
                         content: text,
                         metadata: &doc.metadata,
+                        language,
                     })
             })
             .collect();

@@ -21,12 +21,16 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::extractors::{Retriever, SystemPrompt, Tenant};
+use uuid::Uuid;
+
+use crate::auth::extractors::{CallerOf, Retriever, SystemPrompt, Tenant};
 use crate::errors::{AppError, AppResult, ErrorBody, FieldError};
 use crate::llm::{ChatCompletionRequest, ChatMessage, ChatStream, Llm, StreamEvent, StreamOptions};
 use crate::retrieval::Passage;
 use crate::routes::ValidJson;
+use crate::routes::conversations::{conversation_id, owner_of};
 use crate::routes::search::{DEFAULT_TOP_K, MAX_TOP_K};
+use crate::services::conversations::{self as conversations, Answer as StoredAnswer, Scope};
 use crate::state::AppState;
 
 /// Who wrote a message of the history.
@@ -67,6 +71,11 @@ pub struct ChatRequest {
     /// Answer with server-sent events (`sources`, `delta`…, `done` or `error`).
     #[serde(default)]
     pub stream: bool,
+    /// A conversation of the caller's (`POST /conversations`): its stored history replaces
+    /// `history`, and this turn is appended to it.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub conversation_id: Option<String>,
 }
 
 /// What kind of answer `/chat` gave.
@@ -89,6 +98,9 @@ pub struct ChatResponse {
     #[schema(value_type = Option<Object>)]
     pub usage: Option<Value>,
     pub mode: ChatMode,
+    /// The conversation this turn was stored in (when the request named one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
 }
 
 /// The `data` of the `sources` event.
@@ -112,6 +124,10 @@ pub struct DoneEvent {
     pub model: Option<String>,
     pub finish_reason: Option<String>,
     pub mode: ChatMode,
+    /// The conversation this turn was stored in (when the request named one); the turn is
+    /// stored before this event is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
 }
 
 impl ChatRequest {
@@ -194,6 +210,7 @@ pub fn system_message(prompt: &str, passages: &[Passage]) -> String {
             )),
         (status = 401, body = ErrorBody),
         (status = 403, description = "no_tenant or tenant_unavailable", body = ErrorBody),
+        (status = 404, description = "not_found: `conversation_id` names no conversation of the caller's", body = ErrorBody),
         (status = 422, description = "empty message, unknown role, top_k out of range", body = ErrorBody),
         (status = 502, description = "the LLM or the vector store failed", body = ErrorBody),
         (status = 504, description = "the LLM or the vector store timed out", body = ErrorBody),
@@ -201,16 +218,56 @@ pub fn system_message(prompt: &str, passages: &[Passage]) -> String {
 pub async fn chat(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    CallerOf(caller): CallerOf,
     Retriever(retriever): Retriever,
     SystemPrompt(prompt): SystemPrompt,
-    ValidJson(request): ValidJson<ChatRequest>,
+    ValidJson(mut request): ValidJson<ChatRequest>,
 ) -> AppResult<Response> {
     let top_k = request.validate()?;
+    // A stored conversation: its history replaces the request's, and the turn is kept.
+    let conversation = match request.conversation_id.as_deref() {
+        None => None,
+        Some(raw) => {
+            let id = conversation_id(raw)?;
+            let target = Conversation {
+                pool: state.pool.clone(),
+                tenant_id: tenant.id.as_str().to_owned(),
+                owner: owner_of(&caller)?,
+                id,
+            };
+            let stored = conversations::history(
+                &state.pool,
+                target.scope(),
+                id,
+                state.config.chat_history_messages,
+            )
+            .await?
+            .ok_or_else(|| AppError::not_found("conversation"))?;
+            request.history = stored
+                .into_iter()
+                .filter_map(|(role, content)| {
+                    let role = match role.as_str() {
+                        "user" => Role::User,
+                        "assistant" => Role::Assistant,
+                        "system" => Role::System,
+                        _ => return None,
+                    };
+                    Some(HistoryMessage { role, content })
+                })
+                .collect();
+            Some(target)
+        }
+    };
     let sources = retriever.search(&request.message, top_k).await?;
     state.usage.retrieval(tenant.id.as_str());
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {
-        return Ok(retrieval_only(sources, request.stream));
+        // No answer to keep: the conversation records the question alone.
+        if let Some(target) = &conversation {
+            target.store(&request.message, None).await?;
+        }
+        let conversation_id = conversation.as_ref().map(|c| c.id);
+        return Ok(retrieval_only(sources, request.stream, conversation_id));
     }
 
     let system = system_message(&prompt, &sources);
@@ -245,7 +302,8 @@ pub async fn chat(
             tenant_id: tenant.id.clone(),
             model: state.config.llm.chat_model.clone(),
         };
-        return Ok(sse(answer_events(sources, events, meter)));
+        let turn = conversation.map(|target| (target, request.message.clone()));
+        return Ok(sse(answer_events(sources, events, meter, turn)));
     }
     let completion = llm.complete(&upstream).await?;
     state.usage.chat(
@@ -253,20 +311,60 @@ pub async fn chat(
         &state.config.llm.chat_model,
         completion.usage.as_ref(),
     );
+    let answer = completion.content().unwrap_or_default().to_owned();
+    let model = completion
+        .model
+        .clone()
+        .or_else(|| Some(state.config.llm.chat_model.clone()));
+    if let Some(target) = &conversation {
+        let stored_sources = serde_json::to_value(&sources).map_err(AppError::internal)?;
+        target
+            .store(
+                &request.message,
+                Some(StoredAnswer {
+                    content: &answer,
+                    sources: &stored_sources,
+                    model: model.as_deref(),
+                    usage: completion.usage.as_ref(),
+                }),
+            )
+            .await?;
+    }
     Ok(Json(ChatResponse {
-        answer: Some(completion.content().unwrap_or_default().to_owned()),
-        model: completion
-            .model
-            .clone()
-            .or_else(|| Some(state.config.llm.chat_model.clone())),
+        answer: Some(answer),
+        model,
         usage: completion.usage,
         sources,
         mode: ChatMode::Generated,
+        conversation_id: conversation.map(|c| c.id),
     })
     .into_response())
 }
 
-fn retrieval_only(sources: Vec<Passage>, stream: bool) -> Response {
+/// The conversation a `/chat` turn is stored in, owned so a stream can store it at its end.
+struct Conversation {
+    pool: crate::db::Pool,
+    tenant_id: String,
+    owner: String,
+    id: Uuid,
+}
+
+impl Conversation {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            tenant_id: &self.tenant_id,
+            owner: &self.owner,
+        }
+    }
+
+    async fn store(&self, message: &str, answer: Option<StoredAnswer<'_>>) -> AppResult<()> {
+        // A conversation deleted while its answer was written keeps nothing; that is no error.
+        conversations::append_turn(&self.pool, self.scope(), self.id, message, answer).await?;
+        Ok(())
+    }
+}
+
+fn retrieval_only(sources: Vec<Passage>, stream: bool, conversation_id: Option<Uuid>) -> Response {
     if !stream {
         return Json(ChatResponse {
             answer: None,
@@ -274,6 +372,7 @@ fn retrieval_only(sources: Vec<Passage>, stream: bool) -> Response {
             model: None,
             usage: None,
             mode: ChatMode::RetrievalOnly,
+            conversation_id,
         })
         .into_response();
     }
@@ -293,6 +392,7 @@ fn retrieval_only(sources: Vec<Passage>, stream: bool) -> Response {
                 model: None,
                 finish_reason: None,
                 mode,
+                conversation_id,
             },
         ),
     ];
@@ -324,6 +424,10 @@ struct Meter {
     model: String,
 }
 
+/// The most of a streamed answer kept for its conversation; a model's answers are far
+/// shorter, this only bounds what a misbehaving upstream could make the gateway hold.
+const MAX_STORED_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// What is left to send of a streamed answer.
 struct Answer {
     upstream: ChatStream,
@@ -331,13 +435,33 @@ struct Answer {
     model: Option<String>,
     usage: Option<Value>,
     finish_reason: Option<String>,
+    /// Where the completed turn goes, with the user's message, its sources and the text so far.
+    turn: Option<StreamedTurn>,
 }
 
-/// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`.
+struct StreamedTurn {
+    conversation: Conversation,
+    message: String,
+    sources: Value,
+    text: String,
+}
+
+impl StreamedTurn {
+    fn push(&mut self, content: &str) {
+        if self.text.len() + content.len() <= MAX_STORED_ANSWER_BYTES {
+            self.text.push_str(content);
+        }
+    }
+}
+
+/// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`. With a
+/// conversation, the completed turn is stored before `done` is sent; a stream that fails
+/// stores nothing.
 fn answer_events(
     sources: Vec<Passage>,
     upstream: ChatStream,
     meter: Meter,
+    turn: Option<(Conversation, String)>,
 ) -> impl Stream<Item = Event> + Send {
     let first = json_event(
         "sources",
@@ -346,12 +470,19 @@ fn answer_events(
             mode: ChatMode::Generated,
         },
     );
+    let turn = turn.map(|(conversation, message)| StreamedTurn {
+        conversation,
+        message,
+        sources: serde_json::to_value(&sources).unwrap_or(Value::Null),
+        text: String::new(),
+    });
     let state = Answer {
         upstream,
         meter,
         model: None,
         usage: None,
         finish_reason: None,
+        turn,
     };
     let rest = futures::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
@@ -368,6 +499,9 @@ fn answer_events(
                         state.finish_reason = Some(reason.to_owned());
                     }
                     if let Some(content) = chunk.content() {
+                        if let Some(turn) = state.turn.as_mut() {
+                            turn.push(content);
+                        }
                         let event = json_event("delta", &DeltaEvent { content });
                         return Some((event, Some(state)));
                     }
@@ -377,11 +511,28 @@ fn answer_events(
                     meter
                         .usage
                         .chat(meter.tenant_id.as_str(), &meter.model, state.usage.as_ref());
+                    let mut conversation_id = None;
+                    if let Some(turn) = state.turn.take() {
+                        let answer = StoredAnswer {
+                            content: &turn.text,
+                            sources: &turn.sources,
+                            model: state.model.as_deref(),
+                            usage: state.usage.as_ref(),
+                        };
+                        if let Err(error) =
+                            turn.conversation.store(&turn.message, Some(answer)).await
+                        {
+                            tracing::warn!(detail = %error, "could not store a streamed turn");
+                            return Some((json_event("error", &error.body()), None));
+                        }
+                        conversation_id = Some(turn.conversation.id);
+                    }
                     let done = DoneEvent {
                         usage: state.usage.take(),
                         model: state.model.take(),
                         finish_reason: state.finish_reason.take(),
                         mode: ChatMode::Generated,
+                        conversation_id,
                     };
                     return Some((json_event("done", &done), None));
                 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod chat;
 pub mod console;
+pub mod conversations;
 pub mod documents;
 pub mod health;
 pub mod openai;

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod conversations;
 pub mod documents;
 pub mod orgs;
 pub mod secrets;

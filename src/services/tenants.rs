@@ -40,6 +40,9 @@ pub struct CreateTenant {
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<SecretString>,
     pub is_active: Option<bool>,
+    /// The built-in retriever's text search configuration: `english` (default), `simple`,
+    /// `german`, `french`, `spanish`, … (see docs/retrieval.md).
+    pub search_language: Option<String>,
     /// Requests per minute for the whole tenant (1 or more); absent: `TENANT_REQUESTS_PER_MINUTE`.
     pub requests_per_minute: Option<i64>,
     /// Prompt + completion tokens per UTC month on the chat routes; absent: no budget.
@@ -96,6 +99,9 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub pinecone_namespace: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub search_language: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<Option<SecretString>>,
@@ -210,6 +216,20 @@ fn parse_retriever(errors: &mut Vec<FieldError>, raw: &str) -> Option<RetrieverK
     kind
 }
 
+fn parse_language(errors: &mut Vec<FieldError>, raw: &str) -> Option<&'static str> {
+    let language = crate::retrieval::builtin::search_language(raw.trim());
+    if language.is_none() {
+        errors.push(FieldError::new(
+            "search_language",
+            format!(
+                "must be a text search configuration: {}",
+                crate::retrieval::builtin::SEARCH_LANGUAGES.join(", ")
+            ),
+        ));
+    }
+    language
+}
+
 fn empty_to_none(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
@@ -267,12 +287,17 @@ pub async fn create(
             "is required with the pinecone retriever",
         ));
     }
+    let search_language = match input.search_language.as_deref() {
+        Some(raw) => parse_language(&mut errors, raw).unwrap_or("english"),
+        None => "english",
+    };
     let requests_per_minute = check_requests_per_minute(&mut errors, input.requests_per_minute);
     let monthly_token_budget = check_budget(&mut errors, input.monthly_token_budget);
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
     let new = NewTenant {
+        search_language: search_language.to_owned(),
         requests_per_minute,
         monthly_token_budget,
         pinecone_api_key_enc: api_key.as_ref().map(|k| encrypt(keys, &input.id, k)),
@@ -298,6 +323,7 @@ pub async fn create(
         (new.pinecone_index_host.is_some(), "pinecone_index_host"),
         (new.pinecone_namespace.is_some(), "pinecone_namespace"),
         (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
+        (input.search_language.is_some(), "search_language"),
         (new.requests_per_minute.is_some(), "requests_per_minute"),
         (new.monthly_token_budget.is_some(), "monthly_token_budget"),
         (new.org_id.is_some(), "org_id"),
@@ -405,6 +431,13 @@ pub async fn update(
             *slot = Some(value);
         }
     }
+    match input.search_language {
+        Some(Some(raw)) => {
+            changes.search_language = parse_language(&mut errors, &raw).map(str::to_owned);
+        }
+        Some(None) => errors.push(FieldError::new("search_language", "cannot be null")),
+        None => {}
+    }
     if let Some(key) = input.pinecone_api_key {
         use secrecy::ExposeSecret;
         let key = key.filter(|k| !k.expose_secret().trim().is_empty());
@@ -440,6 +473,9 @@ pub async fn update(
                 .optional()?
         }
         .ok_or_else(|| AppError::not_found("tenant"))?;
+        if let Some(language) = &changes.search_language {
+            reindex_documents(conn, &tenant.id, language).await?;
+        }
         if !fields.is_empty() {
             audit::record(
                 conn,
@@ -454,6 +490,30 @@ pub async fn update(
         Ok::<_, AppError>(tenant)
     })
     .await
+}
+
+/// Rebuilds the tenant's `search_vector`s in `language` (the generated column follows
+/// `documents.language`), so a new `search_language` applies to the documents already stored.
+/// Only the tenant id is set for row-level security, not the role: the rest of the
+/// transaction (audit, notification) still runs as the gateway's own user.
+async fn reindex_documents(
+    conn: &mut AsyncPgConnection,
+    tenant_id: &str,
+    language: &str,
+) -> AppResult<()> {
+    use diesel::sql_types::Text;
+    diesel::sql_query("SELECT set_config('tenantgate.tenant_id', $1, true)")
+        .bind::<Text, _>(tenant_id)
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "UPDATE documents SET language = $2 WHERE tenant_id = $1 AND language IS DISTINCT FROM $2",
+    )
+    .bind::<Text, _>(tenant_id)
+    .bind::<Text, _>(language)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Activates or deactivates; a no-op (no version bump, no audit) when already so.

@@ -21,6 +21,8 @@ pub struct PineconeSettings {
 pub struct TenantSettings {
     pub id: TenantId,
     pub retriever: RetrieverKind,
+    /// The built-in retriever's text search configuration (one of `SEARCH_LANGUAGES`).
+    pub search_language: String,
     pub pinecone: PineconeSettings,
 }
 
@@ -80,6 +82,7 @@ impl TenantContext {
         let settings = TenantSettings {
             id: id.clone(),
             retriever: retriever_kind,
+            search_language: row.search_language.clone(),
             pinecone: PineconeSettings {
                 environment: row.pinecone_environment,
                 index_name: row.pinecone_index_name,

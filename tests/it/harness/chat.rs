@@ -329,6 +329,7 @@ pub fn router_with_retriever(
         settings: TenantSettings {
             id,
             retriever: RetrieverKind::Builtin,
+            search_language: "english".to_owned(),
             pinecone: PineconeSettings {
                 environment: None,
                 index_name: None,
