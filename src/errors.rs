@@ -251,6 +251,9 @@ impl AppError {
             Self::Unavailable => Self::Unavailable,
             Self::Upstream(detail) => Self::Upstream(detail.clone()),
             Self::UpstreamTimeout(detail) => Self::UpstreamTimeout(detail.clone()),
+            // The cause, not the variant's "internal error": a tenant whose secret does not
+            // decrypt must be logged with its id and the reason (never the value).
+            Self::Internal(cause) => Self::Internal(cause.clone()),
             other => Self::Internal(other.to_string()),
         }
     }

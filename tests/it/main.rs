@@ -11,6 +11,7 @@ mod demo;
 mod documents;
 mod foundation;
 mod identity_provider;
+mod input_edge;
 mod openai;
 mod openapi;
 mod pinecone;
