@@ -232,6 +232,20 @@ impl From<DieselError> for AppError {
                 }
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::Unavailable,
+            DieselError::DatabaseError(_, info) => {
+                let message = info.message();
+                if message.contains("statement timeout") {
+                    // `RETRIEVAL_STATEMENT_TIMEOUT_MS` cut a retrieval query short.
+                    Self::UpstreamTimeout("the search took longer than the gateway allows".into())
+                } else if message.contains("stack depth limit exceeded")
+                    || message.contains("too big in tsquery")
+                    || message.contains("too long for tsvector")
+                {
+                    Self::validation("query", "is too complex to search")
+                } else {
+                    Self::internal(&error)
+                }
+            }
             _ => Self::internal(&error),
         }
     }

@@ -205,7 +205,8 @@ pub async fn chat(
     ValidJson(request): ValidJson<ChatRequest>,
 ) -> AppResult<Response> {
     let top_k = request.validate()?;
-    let sources = retriever.search(&request.message, top_k).await?;
+    let query = crate::routes::search::clip_query(request.message.trim());
+    let sources = retriever.search(query, top_k).await?;
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {
         return Ok(retrieval_only(sources, request.stream));

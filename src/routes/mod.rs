@@ -76,7 +76,11 @@ pub fn refuse_nul_in_json(bytes: &[u8]) -> AppResult<()> {
 /// backslashes (an odd number would make it an escaped backslash followed by text).
 fn has_nul_escape(bytes: &[u8]) -> bool {
     memchr::memmem::find_iter(bytes, b"\\u0000").any(|at| {
-        let backslashes = bytes[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
         backslashes % 2 == 0
     })
 }
@@ -104,7 +108,11 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
         Value::Object(map) => map.iter().find_map(|(key, item)| {
             if key.contains('\0') {
                 // The key itself cannot be quoted back; name where it sits.
-                return Some(if path.is_empty() { "body".to_owned() } else { path.clone() });
+                return Some(if path.is_empty() {
+                    "body".to_owned()
+                } else {
+                    path.clone()
+                });
             }
             nul_path(item, join(&path, key))
         }),

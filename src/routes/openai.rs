@@ -141,7 +141,8 @@ pub async fn chat_completions(
     } else {
         match last_user_text(&body) {
             Some(query) if !query.trim().is_empty() => {
-                retriever.search(&query, DEFAULT_TOP_K).await?
+                let query = crate::routes::search::clip_query(query.trim());
+                retriever.search(query, DEFAULT_TOP_K).await?
             }
             _ => Vec::new(),
         }

@@ -10,6 +10,8 @@ use crate::harness::TestApp;
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_labels_come_from_fixed_sets() {
     let app = TestApp::new().await;
+    // The first scrape installs the process's recorder (as `serve` does at start-up).
+    app.get("/metrics").send().await.assert_status(200);
     let marker = format!("ZZMETHOD{}", uuid::Uuid::new_v4().simple()).to_uppercase();
     for i in 0..20 {
         let method = Method::from_bytes(format!("{marker}{i}{}", "X".repeat(200)).as_bytes())
@@ -46,7 +48,13 @@ enum Auth {
     ApiKey,
 }
 
-fn case(name: &'static str, method: Method, path: &str, body: Option<Value>, auth: Auth) -> NulCase {
+fn case(
+    name: &'static str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    auth: Auth,
+) -> NulCase {
     let status = if body.is_some() || path.contains('?') {
         422
     } else {
@@ -69,7 +77,9 @@ async fn nul_characters_are_refused_at_the_edge() {
     app.create_tenant(&admin, "acme", json!({})).await;
     let tenant = app.tenant_token("acme");
     let key = api_key_for(&app, "acme").await;
-    let user = app.create_user("nul-user@example.com", Some("acme"), false).await;
+    let user = app
+        .create_user("nul-user@example.com", Some("acme"), false)
+        .await;
     let nul = "bad\u{0}value";
     let doc = |field: &str| {
         let mut d = json!({"id": "d1", "text": "some text"});
@@ -82,39 +92,231 @@ async fn nul_characters_are_refused_at_the_edge() {
     };
     use Auth::*;
     let cases = [
-        case("login email", Method::POST, "/auth/token", Some(json!({"email": nul, "password": "x"})), None),
-        case("login password", Method::POST, "/auth/token", Some(json!({"email": "a@example.com", "password": nul})), None),
-        case("search query", Method::POST, "/search", Some(json!({"query": nul})), Tenant),
-        case("chat message", Method::POST, "/chat", Some(json!({"message": nul})), Tenant),
-        case("chat history", Method::POST, "/chat", Some(json!({"message": "hi", "history": [{"role": "user", "content": nul}]})), Tenant),
-        case("completions message", Method::POST, "/v1/chat/completions", Some(json!({"messages": [{"role": "user", "content": nul}]})), Tenant),
+        case(
+            "login email",
+            Method::POST,
+            "/auth/token",
+            Some(json!({"email": nul, "password": "x"})),
+            None,
+        ),
+        case(
+            "login password",
+            Method::POST,
+            "/auth/token",
+            Some(json!({"email": "a@example.com", "password": nul})),
+            None,
+        ),
+        case(
+            "search query",
+            Method::POST,
+            "/search",
+            Some(json!({"query": nul})),
+            Tenant,
+        ),
+        case(
+            "chat message",
+            Method::POST,
+            "/chat",
+            Some(json!({"message": nul})),
+            Tenant,
+        ),
+        case(
+            "chat history",
+            Method::POST,
+            "/chat",
+            Some(json!({"message": "hi", "history": [{"role": "user", "content": nul}]})),
+            Tenant,
+        ),
+        case(
+            "completions message",
+            Method::POST,
+            "/v1/chat/completions",
+            Some(json!({"messages": [{"role": "user", "content": nul}]})),
+            Tenant,
+        ),
         case("document id", Method::POST, "/documents", doc("id"), ApiKey),
-        case("document text", Method::POST, "/documents", doc("text"), ApiKey),
-        case("document title", Method::POST, "/documents", doc("title"), ApiKey),
-        case("document source", Method::POST, "/documents", doc("source"), ApiKey),
-        case("document metadata", Method::POST, "/documents", doc("metadata"), ApiKey),
-        case("metadata key", Method::POST, "/documents", Some(json!({"documents": [{"text": "t", "metadata": {nul: 1}}]})), ApiKey),
-        case("tenant id", Method::POST, "/admin/tenants", Some(json!({"id": nul, "name": "n"})), Admin),
-        case("tenant name", Method::POST, "/admin/tenants", Some(json!({"id": "t2", "name": nul})), Admin),
-        case("tenant prompt", Method::POST, "/admin/tenants", Some(json!({"id": "t2", "name": "n", "system_prompt": nul})), Admin),
-        case("tenant namespace", Method::POST, "/admin/tenants", Some(json!({"id": "t2", "name": "n", "pinecone_namespace": nul})), Admin),
-        case("tenant update name", Method::PUT, "/admin/tenants/acme", Some(json!({"name": nul})), Admin),
-        case("tenant update prompt", Method::PATCH, "/admin/tenants/acme", Some(json!({"system_prompt": nul})), Admin),
-        case("user email", Method::POST, "/admin/users", Some(json!({"email": nul, "password": "long-enough-pw-1"})), Admin),
-        case("user update email", Method::PUT, &format!("/admin/users/{user}"), Some(json!({"email": nul})), Admin),
-        case("api key name", Method::POST, "/admin/tenants/acme/api-keys", Some(json!({"name": nul})), Admin),
-        case("tenant path id", Method::GET, "/admin/tenants/ac%00me", Option::None, Admin),
-        case("tenant path id (update)", Method::PUT, "/admin/tenants/ac%00me", Option::None, Admin),
-        case("tenant path id (delete)", Method::DELETE, "/admin/tenants/ac%00me", Option::None, Admin),
-        case("api keys path id", Method::GET, "/admin/tenants/ac%00me/api-keys", Option::None, Admin),
-        case("api key path id", Method::DELETE, "/admin/tenants/acme/api-keys/k%00", Option::None, Admin),
-        case("user path id", Method::GET, "/admin/users/u%00", Option::None, Admin),
-        case("document path id", Method::DELETE, "/documents/d%001", Option::None, ApiKey),
-        case("model path id", Method::GET, "/v1/models/gpt%00", Option::None, Tenant),
-        case("audit query id", Method::GET, "/admin/audit?tenant_id=ac%00me", Option::None, Admin),
-        case("tenant list query", Method::GET, "/admin/tenants?include_inactive=%00", Option::None, Admin),
-        case("user list query", Method::GET, "/admin/users?tenant_id=ac%00me", Option::None, Admin),
-        case("document list query", Method::GET, "/documents?limit=%00", Option::None, Tenant),
+        case(
+            "document text",
+            Method::POST,
+            "/documents",
+            doc("text"),
+            ApiKey,
+        ),
+        case(
+            "document title",
+            Method::POST,
+            "/documents",
+            doc("title"),
+            ApiKey,
+        ),
+        case(
+            "document source",
+            Method::POST,
+            "/documents",
+            doc("source"),
+            ApiKey,
+        ),
+        case(
+            "document metadata",
+            Method::POST,
+            "/documents",
+            doc("metadata"),
+            ApiKey,
+        ),
+        case(
+            "metadata key",
+            Method::POST,
+            "/documents",
+            Some(json!({"documents": [{"text": "t", "metadata": {nul: 1}}]})),
+            ApiKey,
+        ),
+        case(
+            "tenant id",
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({"id": nul, "name": "n"})),
+            Admin,
+        ),
+        case(
+            "tenant name",
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({"id": "t2", "name": nul})),
+            Admin,
+        ),
+        case(
+            "tenant prompt",
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({"id": "t2", "name": "n", "system_prompt": nul})),
+            Admin,
+        ),
+        case(
+            "tenant namespace",
+            Method::POST,
+            "/admin/tenants",
+            Some(json!({"id": "t2", "name": "n", "pinecone_namespace": nul})),
+            Admin,
+        ),
+        case(
+            "tenant update name",
+            Method::PUT,
+            "/admin/tenants/acme",
+            Some(json!({"name": nul})),
+            Admin,
+        ),
+        case(
+            "tenant update prompt",
+            Method::PATCH,
+            "/admin/tenants/acme",
+            Some(json!({"system_prompt": nul})),
+            Admin,
+        ),
+        case(
+            "user email",
+            Method::POST,
+            "/admin/users",
+            Some(json!({"email": nul, "password": "long-enough-pw-1"})),
+            Admin,
+        ),
+        case(
+            "user update email",
+            Method::PUT,
+            &format!("/admin/users/{user}"),
+            Some(json!({"email": nul})),
+            Admin,
+        ),
+        case(
+            "api key name",
+            Method::POST,
+            "/admin/tenants/acme/api-keys",
+            Some(json!({"name": nul})),
+            Admin,
+        ),
+        case(
+            "tenant path id",
+            Method::GET,
+            "/admin/tenants/ac%00me",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "tenant path id (update)",
+            Method::PUT,
+            "/admin/tenants/ac%00me",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "tenant path id (delete)",
+            Method::DELETE,
+            "/admin/tenants/ac%00me",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "api keys path id",
+            Method::GET,
+            "/admin/tenants/ac%00me/api-keys",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "api key path id",
+            Method::DELETE,
+            "/admin/tenants/acme/api-keys/k%00",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "user path id",
+            Method::GET,
+            "/admin/users/u%00",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "document path id",
+            Method::DELETE,
+            "/documents/d%001",
+            Option::None,
+            ApiKey,
+        ),
+        case(
+            "model path id",
+            Method::GET,
+            "/v1/models/gpt%00",
+            Option::None,
+            Tenant,
+        ),
+        case(
+            "audit query id",
+            Method::GET,
+            "/admin/audit?tenant_id=ac%00me",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "tenant list query",
+            Method::GET,
+            "/admin/tenants?include_inactive=%00",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "user list query",
+            Method::GET,
+            "/admin/users?tenant_id=ac%00me",
+            Option::None,
+            Admin,
+        ),
+        case(
+            "document list query",
+            Method::GET,
+            "/documents?limit=%00",
+            Option::None,
+            Tenant,
+        ),
     ];
     let mut failures = Vec::new();
     for case in &cases {
@@ -148,7 +350,13 @@ async fn nul_characters_are_refused_at_the_edge() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     // The 422s name the field.
     let named = app
         .post("/documents")
@@ -156,7 +364,10 @@ async fn nul_characters_are_refused_at_the_edge() {
         .json(&json!({"documents": [{"text": "t", "metadata": {"note": nul}}]}))
         .send()
         .await;
-    assert_eq!(named.json()["errors"][0]["field"], "documents[0].metadata.note");
+    assert_eq!(
+        named.json()["errors"][0]["field"],
+        "documents[0].metadata.note"
+    );
     // An escaped backslash followed by "u0000" is text, not a NUL.
     let text = app
         .post("/search")

@@ -16,5 +16,6 @@ mod openai;
 mod openapi;
 mod pinecone;
 mod retrieval;
+mod retrieval_limits;
 mod sdk;
 mod tenant_cache;
