@@ -22,6 +22,7 @@
 //! | `CHAT_MODEL` / `EMBEDDING_MODEL` / `ALLOWED_MODELS` | gpt-4o-mini / text-embedding-3-small / any | models |
 //! | `UPSTREAM_TIMEOUT_SECONDS` | 60 | per call to the LLM or vector store |
 //! | `PINECONE_API_URL` | `https://api.pinecone.io` | Pinecone control plane |
+//! | `PINECONE_INDEX_NAME` | none | index of Pinecone tenants that name neither index nor host |
 //! | `BACKEND_CORS_ORIGINS` | none | comma list or JSON array of allowed origins |
 //! | `HOST` / `PORT` | 0.0.0.0 / 8000 | listen address |
 //! | `LOG_LEVEL` / `RUST_LOG` / `LOG_FORMAT` | info / - / pretty | logging |
@@ -111,6 +112,9 @@ pub struct LlmConfig {
     pub embedding_model: String,
     pub allowed_models: Vec<String>,
     pub pinecone_api_url: String,
+    /// `PINECONE_INDEX_NAME`: the index of Pinecone tenants that name neither an index nor a
+    /// host (the Python original kept it in its settings, not per tenant).
+    pub pinecone_index_name: Option<String>,
     pub upstream_timeout: Duration,
 }
 
@@ -379,6 +383,7 @@ impl LlmConfig {
                 })
                 .unwrap_or_default(),
             pinecone_api_url: http_url(env, "PINECONE_API_URL", "https://api.pinecone.io")?,
+            pinecone_index_name: get(env, "PINECONE_INDEX_NAME"),
             upstream_timeout: positive_seconds(env, "UPSTREAM_TIMEOUT_SECONDS", 60)?,
         })
     }

@@ -9,6 +9,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{delete, get, post};
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::layers::{superuser_layer, tenant_layer};
 use crate::errors::AppError;
@@ -114,5 +116,10 @@ pub fn build(state: AppState) -> Router {
         .fallback(|| async { AppError::not_found("route") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state.clone());
-    crate::middleware::apply(router, &state.config)
+    let app = crate::middleware::apply(router, &state.config);
+    // Every route answers the same with and without a trailing slash (`/admin/tenants/`, as
+    // the Python original's walkthrough writes it): the path is trimmed before routing, so
+    // routes added later need nothing of their own. A layer on a `Router` runs after routing,
+    // hence the outer router whose only job is to hand every request to the trimmed one.
+    Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(app))
 }

@@ -3,7 +3,9 @@
 //! - Where: `pinecone_index_host`, a host name (https implied) or a full URL such as
 //!   `http://127.0.0.1:9000`; without one, `pinecone_index_name` is looked up once per tenant
 //!   context through the control plane (`GET {PINECONE_API_URL}/indexes/{name}` → `host`), on
-//!   first use, so a control plane that is down breaks retrieval only.
+//!   first use, so a control plane that is down breaks retrieval only. A tenant naming neither
+//!   uses the server's `PINECONE_INDEX_NAME`; with none at all, retrieval answers 502 saying
+//!   what to set (creating such a tenant is allowed, as the walkthrough does).
 //! - Search: the query is embedded (`embeddings`), then `POST {host}/query`
 //!   `{vector, topK, namespace, includeMetadata: true}`. Passages come from each match's metadata
 //!   (`text`, `title`, `source`; the id from `document_id` when present, else the vector id), so
@@ -185,7 +187,13 @@ impl PineconeRetriever {
             value.set_sensitive(true);
             Some(value)
         });
-        let index = match (&settings.index_host, &settings.index_name) {
+        // The tenant's own host, else its own index name, else the server's PINECONE_INDEX_NAME.
+        let name = settings
+            .index_name
+            .as_ref()
+            .filter(|n| !n.trim().is_empty())
+            .or(deps.llm.pinecone_index_name.as_ref());
+        let index = match (&settings.index_host, name) {
             (Some(host), _) if !host.trim().is_empty() => IndexHost::Known(normalize_host(host)),
             (_, Some(name)) if !name.trim().is_empty() => {
                 let mut url = format!("{}/indexes/", deps.llm.pinecone_api_url);
@@ -232,8 +240,8 @@ impl PineconeRetriever {
         match &self.index {
             IndexHost::Known(host) => Ok(host),
             IndexHost::Unset => Err(AppError::Upstream(
-                "the tenant's Pinecone index is not configured (set pinecone_index_host or \
-                 pinecone_index_name)"
+                "the tenant's Pinecone index is not configured: set pinecone_index_name or \
+                 pinecone_index_host on the tenant, or PINECONE_INDEX_NAME on the server"
                     .into(),
             )),
             IndexHost::Lookup { url, host } => {

@@ -154,6 +154,10 @@ fn field_of(rejection: &JsonRejection) -> Option<String> {
     let text = e.body_text();
     let text =
         text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+    // `#[serde(deny_unknown_fields)]`: "unknown field `nmae`, expected one of …".
+    if let Some(rest) = text.find("unknown field `").map(|i| &text[i + 15..]) {
+        return rest.split('`').next().map(str::to_owned);
+    }
     if let Some(rest) = text.strip_prefix("missing field `") {
         return rest.split('`').next().map(str::to_owned);
     }

@@ -300,6 +300,7 @@ mod tests {
             embedding_model: "text-embedding-3-small".into(),
             allowed_models: allowed.iter().map(|m| (*m).to_owned()).collect(),
             pinecone_api_url: "http://127.0.0.1:9".into(),
+            pinecone_index_name: None,
             upstream_timeout: Duration::from_secs(1),
         }
     }

@@ -42,10 +42,28 @@ pub struct CreateTenant {
 }
 
 /// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
-/// Fields the API does not take (`id`, `version`, `has_pinecone_api_key`, …) are ignored, so a
-/// client may send back a tenant it read, as FastAPI/pydantic backends allow.
+/// Unknown fields are refused (a misspelt `nmae` must not answer 200 having changed nothing);
+/// the read-only fields of the tenant JSON are accepted and ignored, so a client may send back
+/// a tenant it read, and `id` is accepted only when it is the tenant's own.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
+    /// Read-only: must be the id in the path when sent.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, read_only)]
+    pub id: Option<serde_json::Value>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub has_pinecone_api_key: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub version: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub created_at: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub updated_at: Option<serde::de::IgnoredAny>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub name: Option<Option<String>>,
@@ -173,19 +191,13 @@ pub async fn create(
         None if api_key.is_some() => Some(RetrieverKind::Pinecone),
         None => Some(RetrieverKind::Builtin),
     };
-    if retriever == Some(RetrieverKind::Pinecone) {
-        if api_key.is_none() {
-            errors.push(FieldError::new(
-                "pinecone_api_key",
-                "is required with the pinecone retriever",
-            ));
-        }
-        if index_host.is_none() && index_name.is_none() {
-            errors.push(FieldError::new(
-                "pinecone_index_host",
-                "or pinecone_index_name is required with the pinecone retriever",
-            ));
-        }
+    // No index name or host is fine: the server's PINECONE_INDEX_NAME, or a 502 at retrieval
+    // naming what to set (the walkthrough's body names neither).
+    if retriever == Some(RetrieverKind::Pinecone) && api_key.is_none() {
+        errors.push(FieldError::new(
+            "pinecone_api_key",
+            "is required with the pinecone retriever",
+        ));
     }
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
@@ -246,6 +258,14 @@ pub async fn update(
     input: UpdateTenant,
 ) -> AppResult<Tenant> {
     let mut errors = Vec::new();
+    if let Some(sent) = &input.id
+        && sent.as_str() != Some(id)
+    {
+        errors.push(FieldError::new(
+            "id",
+            "cannot be changed (it must be the id in the path when sent)",
+        ));
+    }
     let mut changes = TenantChanges::default();
     match input.name {
         Some(Some(name)) => {

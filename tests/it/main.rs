@@ -19,3 +19,4 @@ mod retrieval;
 mod retrieval_limits;
 mod sdk;
 mod tenant_cache;
+mod walkthrough;
