@@ -31,6 +31,11 @@
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
+//! | `TENANT_REQUESTS_PER_MINUTE` | unlimited | request limit of tenants without their own |
+//! | `REDIS_URL` | none | shared request limits for all replicas; unset: each counts alone |
+//! | `REDIS_KEY_PREFIX` | `tenantgate:` | prefix of every Redis key the gateway writes |
+//! | `REDIS_TIMEOUT_MS` | 100 | per Redis call; slower counts as down (local fallback) |
+//! | `USAGE_FLUSH_SECONDS` | 2 | how often buffered usage counts are written |
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -118,6 +123,58 @@ pub struct LlmConfig {
     pub upstream_timeout: Duration,
 }
 
+/// Request limits (DESIGN.md §9): the default per-tenant limit and the shared Redis counter.
+#[derive(Clone)]
+pub struct LimitsConfig {
+    pub tenant_requests_per_minute: Option<u32>,
+    pub redis_url: Option<SecretString>,
+    pub redis_key_prefix: String,
+    pub redis_timeout: Duration,
+}
+
+impl LimitsConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let tenant_requests_per_minute = match get(env, "TENANT_REQUESTS_PER_MINUTE") {
+            None => None,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "TENANT_REQUESTS_PER_MINUTE",
+                        format!("must be a whole number greater than 0; got {raw:?}"),
+                    ));
+                }
+            },
+        };
+        let redis_url = match get(env, "REDIS_URL") {
+            None => None,
+            Some(raw) => {
+                if redis::Client::open(raw.as_str()).is_err() {
+                    return Err(ConfigError::new(
+                        "REDIS_URL",
+                        "must be a redis:// or rediss:// URL",
+                    ));
+                }
+                Some(SecretString::from(raw))
+            }
+        };
+        let timeout_ms: u64 = parse_or(env, "REDIS_TIMEOUT_MS", 100, "a number of milliseconds")?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "REDIS_TIMEOUT_MS",
+                "must be greater than 0",
+            ));
+        }
+        Ok(Self {
+            tenant_requests_per_minute,
+            redis_url,
+            redis_key_prefix: get(env, "REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "tenantgate:".to_owned()),
+            redis_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -135,6 +192,8 @@ pub struct Config {
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
+    pub limits: LimitsConfig,
+    pub usage_flush_interval: Duration,
 }
 
 /// Reads variables; a test can hand in its own map instead of the process environment.
@@ -476,6 +535,8 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
+            limits: LimitsConfig::from_env(env)?,
+            usage_flush_interval: positive_seconds(env, "USAGE_FLUSH_SECONDS", 2)?,
         })
     }
 }

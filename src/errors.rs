@@ -72,6 +72,13 @@ pub enum AppError {
     },
     #[error("too many failed attempts; retry later")]
     RateLimited { retry_after_seconds: u64 },
+    #[error("request limit reached ({limit} per minute); retry later")]
+    RequestLimit {
+        limit: u32,
+        retry_after_seconds: u64,
+    },
+    #[error("the tenant's monthly token budget is spent")]
+    QuotaExceeded,
     #[error("{0}")]
     Upstream(String),
     #[error("{0}")]
@@ -124,7 +131,9 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::RequestLimit { .. } | Self::QuotaExceeded => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -147,7 +156,8 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Validation { .. } => "validation_error",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::RequestLimit { .. } => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::Upstream(_) => "upstream_error",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::Unavailable => "unavailable",
@@ -190,6 +200,10 @@ impl IntoResponse for AppError {
         }
         if let Self::RateLimited {
             retry_after_seconds,
+        }
+        | Self::RequestLimit {
+            retry_after_seconds,
+            ..
         } = self
         {
             headers.insert(

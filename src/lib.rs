@@ -8,6 +8,7 @@
 //! - `tenants`: the tenant context, its cache and the cross-replica change listener.
 //! - `retrieval`: the `Retriever` trait and its backends; `llm`: the OpenAI-compatible chat client.
 //! - `routes`: one module per resource; `router`: every route; `middleware`: the tower stack.
+//! - `limits`: request limits per tenant and key (local or shared through Redis).
 //! - `server`: binding, background tasks, graceful shutdown; `cli`: the command line.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod limits;
 pub mod llm;
 pub mod metrics;
 pub mod middleware;

@@ -11,6 +11,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        requests_per_minute -> Nullable<Int4>,
     }
 }
 
@@ -57,6 +58,22 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        requests_per_minute -> Nullable<Int4>,
+        monthly_token_budget -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    usage_daily (tenant_id, day, model) {
+        tenant_id -> Text,
+        day -> Date,
+        model -> Text,
+        requests -> Int8,
+        chat_requests -> Int8,
+        retrievals -> Int8,
+        prompt_tokens -> Int8,
+        completion_tokens -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -77,4 +94,11 @@ diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(documents -> tenants (tenant_id));
 diesel::joinable!(users -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_log, documents, tenants, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
+    audit_log,
+    documents,
+    tenants,
+    usage_daily,
+    users
+);

@@ -26,6 +26,7 @@ pub struct Inner {
     pub api_keys: Arc<ApiKeys>,
     pub superusers: Superusers,
     pub login_throttle: LoginThrottle,
+    pub limiter: crate::limits::Limiter,
 }
 
 impl Deref for AppState {
@@ -67,7 +68,9 @@ impl AppState {
         let superusers = Superusers::new(pool.clone());
         let login_throttle =
             LoginThrottle::new(config.login_max_failures, config.login_failure_window);
+        let limiter = crate::limits::Limiter::new(&config.limits)?;
         Ok(Self(Arc::new(Inner {
+            limiter,
             config,
             pool,
             http,

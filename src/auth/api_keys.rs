@@ -48,6 +48,8 @@ pub struct GeneratedKey {
 pub struct ApiKeyGrant {
     pub key_id: Uuid,
     pub tenant_id: String,
+    /// The key's own request limit (DESIGN.md §9), counted besides the tenant's.
+    pub requests_per_minute: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -57,6 +59,7 @@ struct CachedKey {
     hash: Vec<u8>,
     expires_at: Option<Timestamp>,
     revoked: bool,
+    requests_per_minute: Option<u32>,
 }
 
 struct ExpireNegativeSoon;
@@ -174,6 +177,7 @@ impl ApiKeys {
         Ok(ApiKeyGrant {
             key_id: row.id,
             tenant_id: row.tenant_id.clone(),
+            requests_per_minute: row.requests_per_minute,
         })
     }
 
@@ -226,6 +230,7 @@ async fn load(pool: &Pool, prefix: &str) -> Result<Option<Arc<CachedKey>>, AppEr
             hash: k.key_hash,
             expires_at: k.expires_at,
             revoked: k.revoked_at.is_some(),
+            requests_per_minute: k.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
         })
     }))
 }

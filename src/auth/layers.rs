@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::api_keys::ApiKeyGrant;
@@ -59,10 +59,34 @@ pub async fn tenant_layer(
             (Caller::ApiKey(grant), tenant)
         }
     };
+    let key = match &caller {
+        Caller::ApiKey(grant) => Some((grant.key_id, grant.requests_per_minute)),
+        Caller::User(_) => None,
+    };
+    let verdict = state
+        .limiter
+        .check(tenant.id.as_str(), tenant.requests_per_minute, key)
+        .await;
+    if let Some(verdict) = verdict
+        && !verdict.allowed
+    {
+        metrics::counter!("ratelimit_refused_total", "reason" => "requests").increment(1);
+        let mut response = AppError::RequestLimit {
+            limit: verdict.limit,
+            retry_after_seconds: verdict.reset.as_secs_f64().ceil() as u64,
+        }
+        .into_response();
+        verdict.write_headers(response.headers_mut());
+        return Ok(response);
+    }
     request
         .extensions_mut()
         .insert(TenantRequest { tenant, caller });
-    Ok(next.run(request).await)
+    let mut response = next.run(request).await;
+    if let Some(verdict) = verdict {
+        verdict.write_headers(response.headers_mut());
+    }
+    Ok(response)
 }
 
 pub async fn superuser_layer(

@@ -25,6 +25,9 @@ pub enum ApiKeysCommand {
         /// The key stops working after this many days (never, when absent).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
+        /// This key's own requests per minute, besides the tenant's (default: the tenant's alone).
+        #[arg(long)]
+        requests_per_minute: Option<i64>,
     },
     /// List a tenant's keys (prefixes only, never the keys).
     List {
@@ -66,6 +69,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             tenant,
             name,
             expires_in_days,
+            requests_per_minute,
         } => {
             // Only the key derivation is used here; the pool stays unopened.
             let pool = crate::db::build_pool(&config.database)?;
@@ -73,6 +77,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             let input = CreateApiKey {
                 name,
                 expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
+                requests_per_minute,
             };
             let created = api_keys::create(&mut conn, &keys, &actor, &tenant, input)
                 .await

@@ -234,6 +234,8 @@ async fn upsert_tenant(
         pinecone_namespace: None,
         pinecone_api_key: None,
         is_active: Some(true),
+        requests_per_minute: None,
+        monthly_token_budget: None,
     };
     let row = match tenants::create(conn, &state.config.keys, actor, input).await {
         Ok(row) => row,
@@ -275,6 +277,7 @@ async fn replace_api_key(
             prefix: generated.prefix,
             key_hash: generated.hash,
             expires_at: None,
+            requests_per_minute: None,
         })
         .execute(conn)
         .await?;

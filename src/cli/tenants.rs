@@ -7,6 +7,8 @@ use super::{cli_actor, connect, error_text, load_config, read_stdin_secret};
 use crate::models::tenant::{Tenant, TenantView};
 use crate::services::tenants::{self, CreateTenant};
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum TenantsCommand {
     /// Create a tenant.
@@ -31,6 +33,12 @@ pub enum TenantsCommand {
         /// Read the tenant's Pinecone API key from standard input (stored encrypted).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// Requests per minute for the whole tenant (default: TENANT_REQUESTS_PER_MINUTE).
+        #[arg(long)]
+        requests_per_minute: Option<i64>,
+        /// Prompt + completion tokens per UTC month on the chat routes (default: none).
+        #[arg(long)]
+        monthly_token_budget: Option<i64>,
     },
     /// List tenants (inactive ones included).
     List,
@@ -65,6 +73,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            requests_per_minute,
+            monthly_token_budget,
         } => {
             let pinecone_api_key: Option<SecretString> = if pinecone_api_key_stdin {
                 Some(read_stdin_secret("Pinecone API key")?)
@@ -82,6 +92,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_namespace,
                 pinecone_api_key,
                 is_active: None,
+                requests_per_minute,
+                monthly_token_budget,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await

@@ -17,6 +17,7 @@ pub struct ApiKey {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub requests_per_minute: Option<i32>,
 }
 
 #[derive(Insertable)]
@@ -28,6 +29,7 @@ pub struct NewApiKey {
     pub prefix: String,
     pub key_hash: Vec<u8>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub requests_per_minute: Option<i32>,
 }
 
 /// An API key as listed: never the key, never its hash.
@@ -41,6 +43,8 @@ pub struct ApiKeyView {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// This key's own requests per minute (on top of the tenant's); null: the tenant's alone.
+    pub requests_per_minute: Option<i32>,
 }
 
 impl From<ApiKey> for ApiKeyView {
@@ -54,6 +58,7 @@ impl From<ApiKey> for ApiKeyView {
             expires_at: k.expires_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
+            requests_per_minute: k.requests_per_minute,
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct Tenant {
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub requests_per_minute: Option<i32>,
+    pub monthly_token_budget: Option<i64>,
 }
 
 impl Tenant {
@@ -87,6 +89,8 @@ pub struct NewTenant {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub pinecone_api_key_enc: Option<Vec<u8>>,
+    pub requests_per_minute: Option<i32>,
+    pub monthly_token_budget: Option<i64>,
 }
 
 /// A partial update: `None` keeps a column, `Some(None)` clears a nullable one.
@@ -102,6 +106,8 @@ pub struct TenantChanges {
     pub pinecone_index_host: Option<Option<String>>,
     pub pinecone_namespace: Option<Option<String>>,
     pub pinecone_api_key_enc: Option<Option<Vec<u8>>>,
+    pub requests_per_minute: Option<Option<i32>>,
+    pub monthly_token_budget: Option<Option<i64>>,
 }
 
 impl TenantChanges {
@@ -122,6 +128,8 @@ impl TenantChanges {
         note(self.pinecone_index_host.is_some(), "pinecone_index_host");
         note(self.pinecone_namespace.is_some(), "pinecone_namespace");
         note(self.pinecone_api_key_enc.is_some(), "pinecone_api_key");
+        note(self.requests_per_minute.is_some(), "requests_per_minute");
+        note(self.monthly_token_budget.is_some(), "monthly_token_budget");
         fields
     }
 
@@ -143,6 +151,10 @@ pub struct TenantView {
     pub pinecone_index_host: Option<String>,
     pub pinecone_namespace: Option<String>,
     pub has_pinecone_api_key: bool,
+    /// Requests per minute for the whole tenant; null: the server's `TENANT_REQUESTS_PER_MINUTE`.
+    pub requests_per_minute: Option<i32>,
+    /// Prompt + completion tokens per UTC month on the chat routes; null: no budget.
+    pub monthly_token_budget: Option<i64>,
     pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
@@ -162,6 +174,8 @@ impl From<Tenant> for TenantView {
             pinecone_index_host: t.pinecone_index_host,
             pinecone_namespace: t.pinecone_namespace,
             has_pinecone_api_key: t.pinecone_api_key_enc.is_some(),
+            requests_per_minute: t.requests_per_minute,
+            monthly_token_budget: t.monthly_token_budget,
             version: t.version,
             created_at: t.created_at,
             updated_at: t.updated_at,

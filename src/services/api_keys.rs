@@ -28,6 +28,9 @@ pub struct CreateApiKey {
     pub name: String,
     /// When the key stops working (RFC 3339); never when absent.
     pub expires_at: Option<chrono::DateTime<Utc>>,
+    /// This key's own requests per minute, counted besides the tenant's; absent: the tenant's alone.
+    #[serde(default)]
+    pub requests_per_minute: Option<i64>,
 }
 
 /// A new key: the row, and the plaintext to show once.
@@ -70,6 +73,8 @@ pub async fn create(
     if input.expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.push(FieldError::new("expires_at", "must be in the future"));
     }
+    let requests_per_minute =
+        super::tenants::check_requests_per_minute(&mut errors, input.requests_per_minute);
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
@@ -81,10 +86,14 @@ pub async fn create(
         prefix: generated.prefix,
         key_hash: generated.hash,
         expires_at: input.expires_at,
+        requests_per_minute,
     };
     let mut fields = vec!["name".to_owned()];
     if new.expires_at.is_some() {
         fields.push("expires_at".to_owned());
+    }
+    if new.requests_per_minute.is_some() {
+        fields.push("requests_per_minute".to_owned());
     }
     let row = conn
         .transaction(async |conn| {

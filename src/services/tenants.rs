@@ -39,6 +39,10 @@ pub struct CreateTenant {
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<SecretString>,
     pub is_active: Option<bool>,
+    /// Requests per minute for the whole tenant (1 or more); absent: `TENANT_REQUESTS_PER_MINUTE`.
+    pub requests_per_minute: Option<i64>,
+    /// Prompt + completion tokens per UTC month on the chat routes; absent: no budget.
+    pub monthly_token_budget: Option<i64>,
 }
 
 /// `PUT`/`PATCH /admin/tenants/{id}`: absent fields are kept, `null` clears a nullable one.
@@ -91,6 +95,36 @@ pub struct UpdateTenant {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Password)]
     pub pinecone_api_key: Option<Option<SecretString>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub requests_per_minute: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub monthly_token_budget: Option<Option<i64>>,
+}
+
+/// A requests-per-minute setting: 1 to 1,000,000,000.
+pub fn check_requests_per_minute(errors: &mut Vec<FieldError>, value: Option<i64>) -> Option<i32> {
+    let value = value?;
+    match i32::try_from(value) {
+        Ok(v) if (1..=1_000_000_000).contains(&v) => Some(v),
+        _ => {
+            errors.push(FieldError::new(
+                "requests_per_minute",
+                "must be between 1 and 1000000000",
+            ));
+            None
+        }
+    }
+}
+
+fn check_budget(errors: &mut Vec<FieldError>, value: Option<i64>) -> Option<i64> {
+    let value = value?;
+    if value < 0 {
+        errors.push(FieldError::new("monthly_token_budget", "must be 0 or more"));
+        return None;
+    }
+    Some(value)
 }
 
 fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
@@ -199,10 +233,14 @@ pub async fn create(
             "is required with the pinecone retriever",
         ));
     }
+    let requests_per_minute = check_requests_per_minute(&mut errors, input.requests_per_minute);
+    let monthly_token_budget = check_budget(&mut errors, input.monthly_token_budget);
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
     let new = NewTenant {
+        requests_per_minute,
+        monthly_token_budget,
         pinecone_api_key_enc: api_key.as_ref().map(|k| encrypt(keys, &input.id, k)),
         id: input.id,
         name,
@@ -225,6 +263,8 @@ pub async fn create(
         (new.pinecone_index_host.is_some(), "pinecone_index_host"),
         (new.pinecone_namespace.is_some(), "pinecone_namespace"),
         (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
+        (new.requests_per_minute.is_some(), "requests_per_minute"),
+        (new.monthly_token_budget.is_some(), "monthly_token_budget"),
     ] {
         if set {
             fields.push(name.to_owned());
@@ -333,6 +373,12 @@ pub async fn update(
         use secrecy::ExposeSecret;
         let key = key.filter(|k| !k.expose_secret().trim().is_empty());
         changes.pinecone_api_key_enc = Some(key.as_ref().map(|k| encrypt(keys, id, k)));
+    }
+    if let Some(limit) = input.requests_per_minute {
+        changes.requests_per_minute = Some(check_requests_per_minute(&mut errors, limit));
+    }
+    if let Some(budget) = input.monthly_token_budget {
+        changes.monthly_token_budget = Some(check_budget(&mut errors, budget));
     }
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));

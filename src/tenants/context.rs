@@ -37,6 +37,10 @@ pub struct TenantContext {
     pub retriever: Arc<dyn Retriever>,
     /// `GET /tenant`'s body, serialised once per context.
     pub info_json: bytes::Bytes,
+    /// The tenant's own request limit (null: the server's default applies).
+    pub requests_per_minute: Option<u32>,
+    /// Prompt + completion tokens per UTC month on the chat routes.
+    pub monthly_token_budget: Option<i64>,
 }
 
 impl std::fmt::Debug for TenantContext {
@@ -99,6 +103,8 @@ impl TenantContext {
             .map_err(AppError::internal)?
             .into();
         Ok(Self {
+            requests_per_minute: row.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
+            monthly_token_budget: row.monthly_token_budget,
             info_json,
             id,
             name: row.name,

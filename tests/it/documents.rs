@@ -19,6 +19,7 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
             prefix: generated.prefix.clone(),
             key_hash: generated.hash.clone(),
             expires_at: None,
+            requests_per_minute: None,
         })
         .execute(&mut conn)
         .await

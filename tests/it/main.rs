@@ -12,6 +12,7 @@ mod documents;
 mod foundation;
 mod identity_provider;
 mod input_edge;
+mod limits;
 mod openai;
 mod openapi;
 mod pinecone;

@@ -28,6 +28,7 @@ pub struct CreatedApiKey {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub requests_per_minute: Option<i32>,
     /// The key (`tg_…`): send it as `X-API-Key` or `Authorization: Bearer`. Store it now;
     /// it cannot be shown again.
     #[schema(format = Password)]
@@ -70,6 +71,7 @@ pub async fn create(
             expires_at: row.expires_at,
             last_used_at: row.last_used_at,
             revoked_at: row.revoked_at,
+            requests_per_minute: row.requests_per_minute,
             key: created.plaintext.expose_secret().to_owned(),
         }),
     ))

@@ -339,6 +339,8 @@ pub fn router_with_retriever(
         },
         retriever,
         info_json: bytes::Bytes::new(),
+        requests_per_minute: None,
+        monthly_token_budget: None,
     });
     let caller = Caller::User(Arc::new(VerifiedToken {
         sub: Some("user-1".to_owned()),

@@ -1,4 +1,5 @@
-//! A TCP proxy in front of Postgres that can be cut and restored: the database "goes away".
+//! A TCP proxy in front of Postgres (or another local service, e.g. Redis) that can be cut and
+//! restored: the service "goes away".
 
 pub struct Outage {
     pub addr: String,
@@ -8,6 +9,11 @@ pub struct Outage {
 
 impl Outage {
     pub async fn start() -> Self {
+        Self::start_to("127.0.0.1:5432").await
+    }
+
+    /// A proxy in front of `target` (`host:port`).
+    pub async fn start_to(target: &'static str) -> Self {
         use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -27,8 +33,7 @@ impl Outage {
                     continue;
                 }
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
-                    {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });

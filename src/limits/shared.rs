@@ -1,0 +1,185 @@
+//! Counting in Redis, one window per subject for every replica together.
+//!
+//! One Lua script checks every subject of a request (tenant, and key when there is one) and
+//! counts it in all of them only if all allow it, atomically: two replicas can never both take
+//! the last slot. The script reads the minute from Redis's own clock (`TIME`), so replicas
+//! with skewed clocks still share one window. Cost: one `EVALSHA` round trip per request on the
+//! multiplexed connection of redis-rs's `ConnectionManager` (it reconnects by itself).
+//!
+//! Slow or away (no answer within `REDIS_TIMEOUT_MS`): the caller falls back to the local
+//! counter; after a failure Redis is skipped for a second, so an outage costs one timeout per
+//! second, not one per request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use super::window::{Counts, Verdict, WINDOW_MS};
+use super::{Subject, now_ms};
+
+/// KEYS: one base key per subject. ARGV: the limits, in the same order.
+/// Returns `{allowed, elapsed_ms, current_1, previous_1, current_2, previous_2, …}`.
+const SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = 60000
+local minute = math.floor(now / w)
+local elapsed = now % w
+local out = {1, elapsed}
+local allowed = 1
+for i = 1, #KEYS do
+  local cur = tonumber(redis.call('GET', KEYS[i] .. ':' .. minute) or '0')
+  local prev = tonumber(redis.call('GET', KEYS[i] .. ':' .. (minute - 1)) or '0')
+  out[#out + 1] = cur
+  out[#out + 1] = prev
+  if math.floor(prev * (w - elapsed) / w) + cur >= tonumber(ARGV[i]) then allowed = 0 end
+end
+if allowed == 1 then
+  for i = 1, #KEYS do
+    local k = KEYS[i] .. ':' .. minute
+    redis.call('INCR', k)
+    redis.call('PEXPIRE', k, 2 * w + 1000)
+  end
+end
+out[1] = allowed
+return out
+";
+
+/// How long Redis is skipped after a failure before it is tried again.
+const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
+
+pub struct SharedCounter {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    script: redis::Script,
+    prefix: String,
+    timeout: Duration,
+    /// Unix ms before which Redis is not tried (after a failure).
+    skip_until_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+pub enum SharedError {
+    Skipped,
+    Failed(String),
+}
+
+impl SharedCounter {
+    pub fn new(url: &SecretString, prefix: &str, timeout: Duration) -> Result<Self, String> {
+        let client = redis::Client::open(url.expose_secret())
+            .map_err(|_| "REDIS_URL must be a redis:// or rediss:// URL".to_owned())?;
+        Ok(Self {
+            client,
+            connection: OnceCell::new(),
+            script: redis::Script::new(SCRIPT),
+            prefix: prefix.to_owned(),
+            timeout,
+            skip_until_ms: AtomicU64::new(0),
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, String> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1);
+        self.connection
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+            .map_err(|e| e.to_string())
+    }
+
+    fn key(&self, subject: &Subject<'_>) -> String {
+        match subject {
+            Subject::Tenant(id) => format!("{}rl:t:{id}", self.prefix),
+            Subject::Key(id) => format!("{}rl:k:{id}", self.prefix),
+        }
+    }
+
+    pub async fn check(
+        &self,
+        subjects: &[(Subject<'_>, u32)],
+    ) -> Result<Vec<Verdict>, SharedError> {
+        if now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+            return Err(SharedError::Skipped);
+        }
+        let result = tokio::time::timeout(self.timeout, self.invoke(subjects)).await;
+        let answer = match result {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(self.failed(e)),
+            Err(_) => return Err(self.failed("no answer within REDIS_TIMEOUT_MS".to_owned())),
+        };
+        if answer.len() != 2 + 2 * subjects.len() {
+            return Err(self.failed("unexpected answer from the limit script".to_owned()));
+        }
+        let elapsed_ms = answer[1].min(WINDOW_MS);
+        let allowed_all = answer[0] == 1;
+        Ok(subjects
+            .iter()
+            .enumerate()
+            .map(|(i, (_, limit))| {
+                let counts = Counts {
+                    current: answer[2 + 2 * i],
+                    previous: answer[3 + 2 * i],
+                    elapsed_ms,
+                };
+                let mut verdict = Verdict::from_counts(counts, *limit);
+                // The script refused for another subject: this one was not counted either.
+                if !allowed_all && verdict.allowed {
+                    verdict.remaining += 1;
+                }
+                verdict
+            })
+            .collect())
+    }
+
+    async fn invoke(&self, subjects: &[(Subject<'_>, u32)]) -> Result<Vec<u64>, String> {
+        let mut conn = self.connection().await?;
+        let mut invocation = self.script.prepare_invoke();
+        for (subject, limit) in subjects {
+            invocation.key(self.key(subject)).arg(*limit);
+        }
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn failed(&self, cause: String) -> SharedError {
+        self.skip_until_ms
+            .store(now_ms() + RETRY_AFTER_FAILURE_MS, Ordering::Relaxed);
+        SharedError::Failed(cause)
+    }
+}
+
+/// Logs at most one warning a minute for a repeated condition.
+pub struct WarnOncePerMinute(AtomicU64);
+
+impl WarnOncePerMinute {
+    pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    pub fn should_warn(&self) -> bool {
+        let now = now_ms();
+        let last = self.0.load(Ordering::Relaxed);
+        now >= last + 60_000
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+impl Default for WarnOncePerMinute {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub type Shared = Arc<SharedCounter>;
