@@ -36,6 +36,7 @@
 //! | `REDIS_KEY_PREFIX` | `tenantgate:` | prefix of every Redis key the gateway writes |
 //! | `REDIS_TIMEOUT_MS` | 100 | per Redis call; slower counts as down (local fallback) |
 //! | `USAGE_FLUSH_SECONDS` | 2 | how often buffered usage counts are written |
+//! | `CONSOLE_ENABLED` | true | serve the web console at `/console` (false: 404) |
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -194,6 +195,8 @@ pub struct Config {
     pub login_failure_window: Duration,
     pub limits: LimitsConfig,
     pub usage_flush_interval: Duration,
+    /// `CONSOLE_ENABLED`: serve `/console`.
+    pub console_enabled: bool,
 }
 
 /// Reads variables; a test can hand in its own map instead of the process environment.
@@ -537,6 +540,7 @@ impl Config {
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
             limits: LimitsConfig::from_env(env)?,
             usage_flush_interval: positive_seconds(env, "USAGE_FLUSH_SECONDS", 2)?,
+            console_enabled: parse_or(env, "CONSOLE_ENABLED", true, "true or false")?,
         })
     }
 }
@@ -567,6 +571,21 @@ mod tests {
             Ok(_) => panic!("expected an error for {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn console_enabled_is_true_or_false() {
+        assert!(
+            Config::from_env(&env(&[]))
+                .expect("defaults")
+                .console_enabled
+        );
+        let off = Config::from_env(&env(&[("CONSOLE_ENABLED", "false")])).expect("false");
+        assert!(!off.console_enabled);
+        assert_eq!(
+            error_of(&[("CONSOLE_ENABLED", "maybe")]),
+            "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
     }
 
     #[test]

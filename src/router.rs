@@ -4,6 +4,9 @@
 //! that it matches this router (every path literal in this file is listed, every listed route
 //! answers, no unlisted method does) and the OpenAPI document (both ways). Add a line there
 //! with each new route.
+//!
+//! Pages for people (the console at `/console`, `routes::console`) are not API operations:
+//! they are merged here but listed neither in `ROUTES` nor in the OpenAPI document.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -109,10 +112,14 @@ pub fn build(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit::list))
         .route_layer(from_fn_with_state(state.clone(), superuser_layer));
 
-    let router = Router::new()
+    let mut router = Router::new()
         .merge(public)
         .merge(tenant_routes)
-        .merge(admin_routes)
+        .merge(admin_routes);
+    if state.config.console_enabled {
+        router = router.merge(crate::routes::console::router());
+    }
+    let router = router
         .fallback(|| async { AppError::not_found("route") })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state.clone());

@@ -11,6 +11,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        hash_scheme -> Text,
         requests_per_minute -> Nullable<Int4>,
     }
 }

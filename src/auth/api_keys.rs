@@ -1,10 +1,16 @@
 //! Tenant API keys: `tg_<prefix>_<secret>`, the secret 256 random bits.
 //!
-//! The database keeps the prefix (to find the row) and an HMAC-SHA256 of the whole key under a
-//! subkey of `SECRET_KEY` (a stolen table cannot be brute-forced offline without the server's
-//! key). Rows are cached by prefix, so a valid key costs one HMAC and a constant-time comparison
-//! per request, no database read; revocation drops the cached row on every replica (NOTIFY).
-//! `last_used_at` is collected in memory and written in batches.
+//! The database keeps the prefix (to find the row) and a plain SHA-256 of the whole key. The key
+//! holds 256 random bits, so a stolen table cannot be brute-forced offline without any pepper
+//! (the reasoning of large token issuers); and the hash must not depend on `SECRET_KEY`, which
+//! `secrets rotate` retires. Keys made before that change carry an HMAC under a `SECRET_KEY`
+//! subkey (`hash_scheme = 'hmac-sha256-v1'`): they are checked against every key of the ring and
+//! re-hashed to SHA-256 the first time each is used, and `secrets rotate` counts those left.
+//!
+//! Rows are cached by prefix, so a valid key costs one hash and a constant-time comparison per
+//! request, no database read; unknown prefixes are cached too, briefly. Revocation (and creation,
+//! which drops a cached "unknown") reaches every replica through NOTIFY. `last_used_at` is
+//! collected in memory and written in batches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +35,11 @@ use crate::models::Timestamp;
 use crate::models::api_key::ApiKey;
 use crate::schema::api_keys;
 use crate::secrets::KeyRing;
+
+/// `api_keys.hash_scheme` of keys made since hashes stopped depending on `SECRET_KEY`.
+pub const SCHEME_SHA256: &str = "sha256";
+/// `api_keys.hash_scheme` of keys made before: HMAC-SHA256 under a `SECRET_KEY` subkey.
+pub const SCHEME_LEGACY_HMAC: &str = "hmac-sha256-v1";
 
 pub const KEY_MARKER: &str = "tg_";
 const PREFIX_CHARS: usize = 10;
@@ -57,6 +68,8 @@ struct CachedKey {
     id: Uuid,
     tenant_id: String,
     hash: Vec<u8>,
+    /// Hashed with an HMAC under a ring key (made before SHA-256); re-hashed on first use.
+    legacy: bool,
     expires_at: Option<Timestamp>,
     revoked: bool,
     requests_per_minute: Option<u32>,
@@ -81,7 +94,7 @@ impl moka::Expiry<String, Option<Arc<CachedKey>>> for ExpireNegativeSoon {
 
 pub struct ApiKeys {
     pool: Pool,
-    /// One HMAC per key of the ring (current first), so keys made before a rotation still work.
+    /// One HMAC per key of the ring (current first), for keys made before SHA-256.
     hashers: Vec<Hmac<Sha256>>,
     cache: Cache<String, Option<Arc<CachedKey>>>,
     last_used: DashMap<Uuid, Timestamp>,
@@ -115,6 +128,12 @@ impl ApiKeys {
         mac.finalize().into_bytes().into()
     }
 
+    /// What `api_keys.key_hash` holds for a key (scheme `sha256`).
+    pub fn hash(key: &str) -> [u8; 32] {
+        use sha2::Digest;
+        Sha256::digest(key.as_bytes()).into()
+    }
+
     pub fn generate(&self) -> GeneratedKey {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         let mut random = [0u8; 32 + PREFIX_CHARS];
@@ -125,7 +144,7 @@ impl ApiKeys {
             .collect();
         let prefix = format!("{KEY_MARKER}{prefix_body}");
         let plaintext = format!("{prefix}_{}", URL_SAFE_NO_PAD.encode(&random[..32]));
-        let hash = Self::hash_with(&self.hashers[0], &plaintext).to_vec();
+        let hash = Self::hash(&plaintext).to_vec();
         GeneratedKey {
             plaintext: plaintext.into(),
             prefix,
@@ -163,15 +182,23 @@ impl ApiKeys {
         };
         let Some(row) = cached else {
             // Same work as for a known key, so the answer takes the same time.
-            let _ = Self::hash_with(&self.hashers[0], key);
+            let _ = Self::hash(key);
             return Err(AppError::InvalidApiKey);
         };
-        let matches = self.hashers.iter().fold(subtle::Choice::from(0), |acc, h| {
-            acc | Self::hash_with(h, key).as_slice().ct_eq(&row.hash)
-        });
+        let sha256 = Self::hash(key);
+        let matches = if row.legacy {
+            self.hashers.iter().fold(subtle::Choice::from(0), |acc, h| {
+                acc | Self::hash_with(h, key).as_slice().ct_eq(&row.hash)
+            })
+        } else {
+            sha256.as_slice().ct_eq(&row.hash)
+        };
         if !bool::from(matches) || row.revoked || row.expires_at.is_some_and(|at| at <= Utc::now())
         {
             return Err(AppError::InvalidApiKey);
+        }
+        if row.legacy {
+            self.upgrade_legacy(prefix, &row, sha256).await;
         }
         self.last_used.insert(row.id, Utc::now());
         Ok(ApiKeyGrant {
@@ -179,6 +206,43 @@ impl ApiKeys {
             tenant_id: row.tenant_id.clone(),
             requests_per_minute: row.requests_per_minute,
         })
+    }
+
+    /// Re-hashes a key made before SHA-256 (it has just been presented, so its plaintext is at
+    /// hand): once done, it no longer needs any `SECRET_KEY`. A failed write is retried on the
+    /// next use; the key works either way.
+    async fn upgrade_legacy(&self, prefix: &str, row: &CachedKey, sha256: [u8; 32]) {
+        let written = match self.pool.get().await {
+            Ok(mut conn) => diesel::update(
+                api_keys::table
+                    .find(row.id)
+                    .filter(api_keys::hash_scheme.eq(SCHEME_LEGACY_HMAC)),
+            )
+            .set((
+                api_keys::key_hash.eq(sha256.to_vec()),
+                api_keys::hash_scheme.eq(SCHEME_SHA256),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match written {
+            Ok(_) => {
+                tracing::info!(api_key_id = %row.id, "API key re-hashed with SHA-256");
+                let upgraded = CachedKey {
+                    hash: sha256.to_vec(),
+                    legacy: false,
+                    ..row.clone()
+                };
+                self.cache
+                    .insert(prefix.to_owned(), Some(Arc::new(upgraded)))
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(api_key_id = %row.id, error = %e, "could not re-hash an API key")
+            }
+        }
     }
 
     /// Drops a cached key (after a revocation, here or on another replica).
@@ -217,17 +281,18 @@ impl ApiKeys {
 
 async fn load(pool: &Pool, prefix: &str) -> Result<Option<Arc<CachedKey>>, AppError> {
     let mut conn = pool.get().await?;
-    let row: Option<ApiKey> = api_keys::table
+    let row: Option<(ApiKey, String)> = api_keys::table
         .filter(api_keys::prefix.eq(prefix))
-        .select(ApiKey::as_select())
+        .select((ApiKey::as_select(), api_keys::hash_scheme))
         .first(&mut conn)
         .await
         .optional()?;
-    Ok(row.map(|k| {
+    Ok(row.map(|(k, scheme)| {
         Arc::new(CachedKey {
             id: k.id,
             tenant_id: k.tenant_id,
             hash: k.key_hash,
+            legacy: scheme != SCHEME_SHA256,
             expires_at: k.expires_at,
             revoked: k.revoked_at.is_some(),
             requests_per_minute: k.requests_per_minute.and_then(|n| u32::try_from(n).ok()),

@@ -38,8 +38,20 @@ pub async fn run(command: SecretsCommand) -> Result<(), String> {
                 "secrets: re-encrypted {} secret(s) in {} batch(es); {} already under the current key; {} left under an old key",
                 report.rotated, report.batches, report.already_current, left
             );
-            if left == 0 {
+            let legacy_keys = secrets::count_legacy_api_keys(&mut conn)
+                .await
+                .map_err(error_text)?;
+            if legacy_keys > 0 {
+                println!(
+                    "secrets: {legacy_keys} API key(s) made before SHA-256 hashing are still hashed under an old SECRET_KEY; \
+                     each is re-hashed the first time it is used. Keep SECRET_KEY_PREVIOUS until this count is 0 \
+                     (run `secrets rotate` again to check), or rotate those keys (`api-keys create` + `api-keys revoke`)."
+                );
+            }
+            if left == 0 && legacy_keys == 0 {
                 println!("secrets: done. SECRET_KEY_PREVIOUS may now be removed.");
+            } else {
+                println!("secrets: not done: keep SECRET_KEY_PREVIOUS for now.");
             }
         }
     }

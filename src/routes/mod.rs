@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod console;
 pub mod documents;
 pub mod health;
 pub mod openai;

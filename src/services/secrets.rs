@@ -4,13 +4,20 @@
 //! order. Stopping half-way loses nothing: committed batches are under the new key, the rest
 //! still under an old one that `SECRET_KEY_PREVIOUS` decrypts, and running again finishes the
 //! job (rows already under the current key are skipped).
+//!
+//! API keys are not encrypted but hashed, and since `hash_scheme = 'sha256'` their hashes need no
+//! `SECRET_KEY` at all. Keys made before that still carry an HMAC under a ring key; they cannot be
+//! re-hashed without their plaintext, so each is re-hashed when it is next used and
+//! `count_legacy_api_keys` says how many usable ones are left: until none, the old key must stay
+//! in `SECRET_KEY_PREVIOUS`.
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::auth::api_keys::SCHEME_LEGACY_HMAC;
 use crate::errors::{AppError, AppResult};
 use crate::models::tenant::PINECONE_API_KEY_FIELD;
-use crate::schema::tenants;
+use crate::schema::{api_keys, tenants};
 use crate::secrets::{KeyRing, SecretSlot};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -86,4 +93,20 @@ pub async fn count_outdated(conn: &mut AsyncPgConnection, keys: &KeyRing) -> App
         .load(conn)
         .await?;
     Ok(stored.iter().filter(|s| !keys.is_current(s)).count())
+}
+
+/// Usable API keys (not revoked, not expired) still hashed under a `SECRET_KEY` (made before
+/// SHA-256 and not used since): each stops working when that key leaves the ring.
+pub async fn count_legacy_api_keys(conn: &mut AsyncPgConnection) -> AppResult<i64> {
+    Ok(api_keys::table
+        .filter(api_keys::hash_scheme.eq(SCHEME_LEGACY_HMAC))
+        .filter(api_keys::revoked_at.is_null())
+        .filter(
+            api_keys::expires_at
+                .is_null()
+                .or(api_keys::expires_at.gt(diesel::dsl::now)),
+        )
+        .count()
+        .get_result(conn)
+        .await?)
 }

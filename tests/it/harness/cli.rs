@@ -8,12 +8,23 @@ use super::{JWT_SECRET, SECRET_KEY};
 /// `tenantgate <args>` with only the test database's configuration in its environment (never
 /// the developer's own `.env`), `stdin` written to its standard input.
 pub fn run(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    run_with_env(database_url, &[], args, stdin)
+}
+
+/// Like `run`, with `env` added to (or replacing) the test configuration.
+pub fn run_with_env(
+    database_url: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
         .env("SECRET_KEY", SECRET_KEY)
         .env("JWT_SECRET_KEY", JWT_SECRET)
+        .envs(env.iter().copied())
         .current_dir(std::env::temp_dir())
         .args(args)
         .stdin(Stdio::piped())

@@ -3,6 +3,7 @@
 //! The test harness: `TestApp` (a gateway on a fresh database, called in-process or over
 //! real TCP) and helpers named for what users do.
 
+pub mod browser;
 pub mod chat;
 pub mod cli;
 pub mod db;
