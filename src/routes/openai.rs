@@ -157,7 +157,11 @@ pub async fn chat_completions(
 
     if stream {
         let response = llm.send(upstream_body).await?;
-        return Ok(relay_stream(response, llm.timeout()));
+        return Ok(relay_stream(
+            response,
+            llm.timeout(),
+            config.api_key.clone(),
+        ));
     }
     let bytes = llm.complete_bytes(upstream_body).await?;
     Ok((
@@ -234,29 +238,60 @@ fn last_user_text(body: &Map<String, Value>) -> Option<String> {
     }
 }
 
+/// `bytes` with every copy of the server key replaced (a no-op, without copying, when absent).
+fn scrub_key(bytes: Bytes, key: Option<&secrecy::SecretString>) -> Bytes {
+    use secrecy::ExposeSecret;
+    let Some(key) = key
+        .map(|k| k.expose_secret().as_bytes())
+        .filter(|k| k.len() >= 6)
+    else {
+        return bytes;
+    };
+    if memchr::memmem::find(&bytes, key).is_none() {
+        return bytes;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let key = String::from_utf8_lossy(key);
+    Bytes::from(text.replace(key.as_ref(), crate::redact::REDACTED))
+}
+
 /// Relays the upstream's event stream as the response body, chunk by chunk. If the upstream
 /// breaks off or goes silent for longer than the upstream timeout, one last event carries an
 /// OpenAI-shaped `error` (which the OpenAI SDKs raise as an exception) plus the contract's
 /// `detail` and `code`, and the stream ends.
-fn relay_stream(response: reqwest::Response, idle_timeout: Duration) -> Response {
+///
+/// A chunk holding the server's own key (an upstream or proxy echoing it in an error) has it
+/// replaced before it is relayed.
+fn relay_stream(
+    response: reqwest::Response,
+    idle_timeout: Duration,
+    key: Option<secrecy::SecretString>,
+) -> Response {
     let upstream = Box::pin(response.bytes_stream());
-    let chunks = futures::stream::unfold(Some(upstream), move |upstream| async move {
-        let mut upstream = upstream?;
-        let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
-            Ok(Some(Ok(bytes))) => return Some((Ok::<_, Infallible>(bytes), Some(upstream))),
-            Ok(None) => return None,
-            Ok(Some(Err(error))) => {
-                tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
-                AppError::Upstream(
-                    "the LLM upstream stream broke off in the middle of the answer".into(),
-                )
-            }
-            Err(_) => AppError::UpstreamTimeout(format!(
-                "the LLM upstream sent nothing for {} s in the middle of its answer",
-                idle_timeout.as_secs()
-            )),
-        };
-        Some((Ok(error_event(&failure)), None))
+    let key = std::sync::Arc::new(key);
+    let chunks = futures::stream::unfold(Some(upstream), move |upstream| {
+        let key = key.clone();
+        async move {
+            let mut upstream = upstream?;
+            let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
+                Ok(Some(Ok(bytes))) => {
+                    let bytes = scrub_key(bytes, key.as_ref().as_ref());
+                    return Some((Ok::<_, Infallible>(bytes), Some(upstream)));
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(error))) => {
+                    tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
+                    AppError::Upstream(
+                        "the LLM upstream stream broke off in the middle of the answer".into(),
+                    )
+                }
+                Err(_) => AppError::UpstreamTimeout(format!(
+                    "the LLM upstream sent nothing for {} s in the middle of its answer",
+                    idle_timeout.as_secs()
+                )),
+            };
+            Some((Ok(error_event(&failure)), None))
+        }
     });
     (
         StatusCode::OK,
