@@ -9,6 +9,8 @@
 //! | `DATABASE_CONNECT_TIMEOUT_SECONDS` | 5 | wait for a new connection / a free one |
 //! | `DATABASE_LISTEN_URL` | `DATABASE_URL` | direct connection for `LISTEN` and migrations (not through PgBouncer) |
 //! | `DATABASE_POOL_MODE` | session | `transaction` when `DATABASE_URL` goes through PgBouncer in transaction pooling |
+//! | `DATABASE_TENANT_MAX_CONNECTIONS` | half the pool | pooled connections one tenant's documents may hold at once |
+//! | `RETRIEVAL_STATEMENT_TIMEOUT_MS` | 5000 | `statement_timeout` of each retrieval query |
 //! | `SECRET_KEY` | required | 64 hex characters: the AES-256-GCM key for tenant secrets |
 //! | `SECRET_KEY_PREVIOUS` | none | comma-separated older keys, still accepted for decryption |
 //! | `JWT_SECRET_KEY` | required for HS* | HMAC secret, used as the raw string's bytes |
@@ -75,6 +77,10 @@ pub struct DatabaseConfig {
     pub pool_mode: PoolMode,
     pub pool_size: usize,
     pub connect_timeout: Duration,
+    /// `statement_timeout` of each retrieval query (full-text search, document lists).
+    pub retrieval_statement_timeout: Duration,
+    /// The most pooled connections one tenant's documents may hold at once.
+    pub tenant_max_connections: usize,
 }
 
 /// What sits between the gateway and Postgres on `DATABASE_URL`.
@@ -326,12 +332,40 @@ impl DatabaseConfig {
                 ));
             }
         };
+        let statement_ms: u64 = parse_or(
+            env,
+            "RETRIEVAL_STATEMENT_TIMEOUT_MS",
+            5000,
+            "a whole number of milliseconds",
+        )?;
+        if statement_ms == 0 {
+            return Err(ConfigError::new(
+                "RETRIEVAL_STATEMENT_TIMEOUT_MS",
+                "must be greater than 0",
+            ));
+        }
+        // Half the pool by default: a tenant flooding slow searches leaves the other half to
+        // everyone else.
+        let tenant_max_connections: usize = parse_or(
+            env,
+            "DATABASE_TENANT_MAX_CONNECTIONS",
+            (pool_size / 2).max(1),
+            "a positive whole number",
+        )?;
+        if tenant_max_connections == 0 {
+            return Err(ConfigError::new(
+                "DATABASE_TENANT_MAX_CONNECTIONS",
+                "must be greater than 0",
+            ));
+        }
         Ok(Self {
             url: SecretString::from(url),
             listen_url: listen_url.map(SecretString::from),
             pool_mode,
             pool_size,
             connect_timeout: positive_seconds(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5)?,
+            retrieval_statement_timeout: Duration::from_millis(statement_ms),
+            tenant_max_connections,
         })
     }
 }

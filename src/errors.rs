@@ -246,6 +246,20 @@ impl From<DieselError> for AppError {
                 }
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Self::Unavailable,
+            DieselError::DatabaseError(_, info) => {
+                let message = info.message();
+                if message.contains("statement timeout") {
+                    // `RETRIEVAL_STATEMENT_TIMEOUT_MS` cut a retrieval query short.
+                    Self::UpstreamTimeout("the search took longer than the gateway allows".into())
+                } else if message.contains("stack depth limit exceeded")
+                    || message.contains("too big in tsquery")
+                    || message.contains("too long for tsvector")
+                {
+                    Self::validation("query", "is too complex to search")
+                } else {
+                    Self::internal(&error)
+                }
+            }
             _ => Self::internal(&error),
         }
     }
@@ -265,6 +279,9 @@ impl AppError {
             Self::Unavailable => Self::Unavailable,
             Self::Upstream(detail) => Self::Upstream(detail.clone()),
             Self::UpstreamTimeout(detail) => Self::UpstreamTimeout(detail.clone()),
+            // The cause, not the variant's "internal error": a tenant whose secret does not
+            // decrypt must be logged with its id and the reason (never the value).
+            Self::Internal(cause) => Self::Internal(cause.clone()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod models;
 pub mod openapi;
+pub mod redact;
 pub mod retrieval;
 pub mod router;
 pub mod routes;

@@ -156,6 +156,8 @@ type SseStream = Pin<
 /// goes silent for longer than the timeout, or stops before finishing.
 pub struct ChatStream {
     events: SseStream,
+    /// What the upstream says mid-stream is scrubbed of this (the server key) first.
+    key: Option<secrecy::SecretString>,
     idle_timeout: Duration,
     finish_seen: bool,
     finished: bool,
@@ -214,10 +216,13 @@ impl ChatStream {
                 }
             };
             if let Some(error) = value.get("error") {
+                // An upstream (or a proxy in front of it) may echo the key it was sent: the
+                // message reaches the client's `error` event and the log only redacted.
                 let message = error_message_of(error).unwrap_or("no details");
+                let key = self.key.as_ref().map(|k| k.expose_secret());
+                let message = crate::redact::redact(&clip(message), key.as_slice());
                 return Some(Err(AppError::Upstream(format!(
-                    "the LLM upstream reported an error mid-stream: {}",
-                    clip(message)
+                    "the LLM upstream reported an error mid-stream: {message}"
                 ))));
             }
             let chunk: ChatChunk = match serde_json::from_value(value) {
@@ -326,6 +331,7 @@ impl<'a> Llm<'a> {
         let response = self.send(body).await?;
         Ok(ChatStream {
             events: Box::pin(response.bytes_stream().eventsource()),
+            key: self.config.api_key.clone(),
             idle_timeout: self.timeout(),
             finish_seen: false,
             finished: false,
@@ -377,14 +383,15 @@ impl<'a> Llm<'a> {
         AppError::Upstream(self.redact(detail))
     }
 
-    fn redact(&self, text: String) -> String {
-        match &self.config.api_key {
-            Some(key) if !key.expose_secret().is_empty() && text.contains(key.expose_secret()) => {
-                text.replace(key.expose_secret(), "[redacted]")
-            }
-            _ => text,
-        }
+    /// `text` without the server's key or anything shaped like a credential.
+    pub fn redact(&self, text: String) -> String {
+        redact_with(self.config, &text)
     }
+}
+
+fn redact_with(config: &LlmConfig, text: &str) -> String {
+    let key = config.api_key.as_ref().map(|k| k.expose_secret());
+    crate::redact::redact(text, key.as_slice())
 }
 
 thread_local! {

@@ -1,7 +1,7 @@
 //! The tower stack around every route, in one function, outermost first:
 //!
 //! request id → sensitive headers → trace span → propagate request id → catch panics → CORS →
-//! contract-shaped error bodies → timeout → metrics → router. (The body limit is axum's
+//! contract-shaped error bodies → NUL refusal → timeout → metrics → router. (The body limit is axum's
 //! `DefaultBodyLimit`, set in `router`, which every body extractor honours.)
 
 use std::time::{Duration, Instant};
@@ -57,6 +57,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             }))
             .layer(cors(&config.cors_origins))
             .layer(middleware::from_fn(json_error_bodies))
+            .layer(middleware::from_fn(refuse_nul_in_uri))
             .layer(MapResponseBodyLayer::new(Body::new))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -134,19 +135,34 @@ async fn json_error_bodies(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
-/// Prometheus counters and latencies per route template (never the raw path: ids would make
-/// every tenant a new series).
+/// A NUL (`%00`) in the path or query string can name nothing we store (Postgres text holds
+/// no NUL, and tokio-postgres would fail the statement with a 500), so it is refused here at
+/// the edge: in the path as 404 (no such resource), in the query as 422.
+async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    if uri.path().contains("%00") {
+        return AppError::not_found("resource").into_response();
+    }
+    if let Some(query) = uri.query().filter(|q| q.contains("%00")) {
+        let field = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+            .map(|(key, _)| key)
+            .filter(|key| !key.contains('\0') && key.len() <= 64)
+            .map_or_else(|| "query".to_owned(), |key| key.into_owned());
+        return AppError::validation(&field, crate::routes::NUL_MESSAGE).into_response();
+    }
+    next.run(request).await
+}
+
+/// Prometheus counters and latencies per route template and method, each from a fixed set
+/// (see `crate::metrics`): never the raw path or method, which the caller chooses.
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = crate::metrics::route_label(request.extensions().get::<MatchedPath>());
+    let method = crate::metrics::method_label(request.method());
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    let status = crate::metrics::status_label(response.status());
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

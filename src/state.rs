@@ -50,6 +50,10 @@ impl AppState {
         let tokens = TokenVerifier::new(&config.jwt, http.clone())?;
         let deps = RetrievalDeps {
             pool: pool.clone(),
+            store_limits: crate::retrieval::store::StoreLimits {
+                statement_timeout: config.database.retrieval_statement_timeout,
+                max_connections: config.database.tenant_max_connections,
+            },
             http: http.clone(),
             llm: config.llm.clone(),
         };

@@ -19,7 +19,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Float, Jsonb, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::store::{DocumentStore, scope_to_tenant};
+use super::store::{DocumentStore, scope_to_tenant_for_reading};
 use super::{ChunkedDocument, DocumentSummary, Passage, Retriever};
 use crate::errors::{AppError, AppResult};
 use crate::models::tenant::RetrieverKind;
@@ -204,16 +204,19 @@ impl Retriever for BuiltinRetriever {
     }
 
     async fn search(&self, query: &str, top_k: usize) -> AppResult<Vec<Passage>> {
+        // Every caller clips already; this keeps the bound for any future one.
+        let query = crate::routes::search::clip_query(query);
         let tenant = self.store.tenant_id();
         let language = self.store.language();
         let limit = i64::try_from(top_k).unwrap_or(i64::MAX);
         let parts = query_parts(query);
         let operators = uses_operators(&parts.text);
+        let timeout = self.store.limits().statement_timeout;
         let mut conn = self.store.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
         let rows: Vec<MatchRow> = conn
             .transaction(async |conn| {
-                scope_to_tenant(conn, tenant).await?;
+                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
                 diesel::sql_query(SEARCH_SQL.as_str())
                     .bind::<Text, _>(tenant)
                     .bind::<Text, _>(&parts.text)

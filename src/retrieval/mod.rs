@@ -88,6 +88,8 @@ pub trait Retriever: Send + Sync {
 #[derive(Clone)]
 pub struct RetrievalDeps {
     pub pool: Pool,
+    /// What each tenant's document store may take of the database.
+    pub store_limits: store::StoreLimits,
     pub http: reqwest::Client,
     pub llm: LlmConfig,
 }
@@ -99,8 +101,9 @@ pub async fn build(
     settings: &TenantSettings,
     deps: &RetrievalDeps,
 ) -> AppResult<Arc<dyn Retriever>> {
-    let store = store::DocumentStore::new(deps.pool.clone(), settings.id.clone())
-        .with_language(&settings.search_language);
+    let store =
+        store::DocumentStore::new(deps.pool.clone(), settings.id.clone(), deps.store_limits)
+            .with_language(&settings.search_language);
     Ok(match settings.retriever {
         RetrieverKind::None => Arc::new(none::NoRetriever::new(store)),
         RetrieverKind::Builtin => Arc::new(builtin::BuiltinRetriever::new(store)),

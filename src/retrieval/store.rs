@@ -8,13 +8,16 @@
 //! Postgres use the primary key); the policy is the guard for the query that forgets.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::{ChunkedDocument, DocumentSummary};
-use crate::db::Pool;
+use crate::db::{Pool, PooledConnection};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::models::document::NewChunk;
@@ -39,6 +42,56 @@ pub async fn scope_to_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> Q
     Ok(())
 }
 
+/// [`scope_to_tenant`] for a read that must not run long: the statement timeout ends with the
+/// transaction too (`SET LOCAL`), so it binds only the retrieval queries of this transaction.
+/// Without it one crafted query (100,000 words of full-text search) held a connection ~9 s.
+pub async fn scope_to_tenant_for_reading(
+    conn: &mut AsyncPgConnection,
+    tenant_id: &str,
+    statement_timeout: Duration,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT set_config('role', 'tenantgate_tenant', true), \
+                set_config('tenantgate.tenant_id', $1, true), \
+                set_config('statement_timeout', $2, true)",
+    )
+    .bind::<Text, _>(tenant_id)
+    .bind::<Text, _>(statement_timeout.as_millis().max(1).to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What one tenant's documents may take of the shared database.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreLimits {
+    /// `statement_timeout` of each read (search, list).
+    pub statement_timeout: Duration,
+    /// Pooled connections the tenant may hold at once; the rest of the pool stays free for
+    /// other tenants, however many requests this one sends.
+    pub max_connections: usize,
+}
+
+/// A pooled connection held within the tenant's share (the permit goes back with it).
+pub struct TenantConnection {
+    conn: PooledConnection,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Deref for TenantConnection {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for TenantConnection {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        &mut self.conn
+    }
+}
+
 /// The documents of one tenant.
 #[derive(Clone)]
 pub struct DocumentStore {
@@ -46,6 +99,9 @@ pub struct DocumentStore {
     tenant: TenantId,
     /// The tenant's `search_language`, written on every chunk (`search_vector` is built with it).
     language: &'static str,
+    limits: StoreLimits,
+    /// One per tenant context: at most `limits.max_connections` permits.
+    share: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(QueryableByName)]
@@ -65,11 +121,14 @@ struct SummaryRow {
 }
 
 impl DocumentStore {
-    pub fn new(pool: Pool, tenant: TenantId) -> Self {
+    pub fn new(pool: Pool, tenant: TenantId, limits: StoreLimits) -> Self {
+        let share = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
         Self {
             pool,
             tenant,
             language: "english",
+            limits,
+            share,
         }
     }
 
@@ -84,12 +143,28 @@ impl DocumentStore {
         self.language
     }
 
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
     pub fn tenant_id(&self) -> &str {
         self.tenant.as_str()
     }
 
-    pub async fn conn(&self) -> AppResult<crate::db::PooledConnection> {
-        Ok(self.pool.get().await?)
+    /// A connection within the tenant's share of the pool: when the tenant already holds its
+    /// share, the request waits for one of its own to come back (never for another tenant's).
+    pub async fn conn(&self) -> AppResult<TenantConnection> {
+        let permit = self
+            .share
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)?;
+        let conn = self.pool.get().await?;
+        Ok(TenantConnection {
+            conn,
+            _permit: permit,
+        })
     }
 
     /// Writes documents, each replacing every chunk of an earlier document with its id.
@@ -163,9 +238,10 @@ impl DocumentStore {
         let tenant = self.tenant.as_str();
         let mut conn = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut conn;
+        let timeout = self.limits.statement_timeout;
         let rows: Vec<SummaryRow> = conn
             .transaction(async |conn| {
-                scope_to_tenant(conn, tenant).await?;
+                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
                 // Chunk 0 carries the document's fields; the count walks the primary key.
                 diesel::sql_query(
                     "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \

@@ -8,7 +8,7 @@
 //!
 //! Failures become 502 `upstream_error`, timeouts 504 `upstream_timeout`. The `detail` names
 //! the service and what happened (HTTP status, "did not answer within 1s"); never a URL's
-//! credentials, a header or the upstream's body, which is logged (truncated) instead.
+//! credentials, a header or the upstream's body, which is logged (redacted, truncated) instead.
 
 use std::time::Duration;
 
@@ -79,14 +79,21 @@ async fn attempt<T: DeserializeOwned>(
     request: reqwest::RequestBuilder,
     timeout: Duration,
 ) -> Result<T, Failure> {
-    let response = request
-        .timeout(timeout)
-        .send()
+    let (client, request) = request.timeout(timeout).build_split();
+    let request = request.map_err(|e| classify(service, &e))?;
+    // The credentials this request carries (the server key, the tenant's Pinecone key): an
+    // upstream that echoes them must not put them in our log.
+    let secrets = crate::redact::sent_secrets(request.headers());
+    let response = client
+        .execute(request)
         .await
         .map_err(|e| classify(service, &e))?;
     let status = response.status();
     if !status.is_success() {
         let body = response.text().await.unwrap_or_default();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        // Redacted whole, then clipped: a key cut in half by the clip would still leak.
+        let body = crate::redact::redact(&body, &secrets);
         let snippet: String = body.chars().take(BODY_LOG_CHARS).collect();
         tracing::warn!(service, status = status.as_u16(), body = %snippet, "upstream error answer");
         return Err(Failure::Status(status));

@@ -258,7 +258,8 @@ pub async fn chat(
             Some(target)
         }
     };
-    let sources = retriever.search(&request.message, top_k).await?;
+    let query = crate::routes::search::clip_query(request.message.trim());
+    let sources = retriever.search(query, top_k).await?;
     state.usage.retrieval(tenant.id.as_str());
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {

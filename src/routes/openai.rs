@@ -142,7 +142,8 @@ pub async fn chat_completions(
     } else {
         match last_user_text(&body) {
             Some(query) if !query.trim().is_empty() => {
-                let found = retriever.search(&query, DEFAULT_TOP_K).await?;
+                let query = crate::routes::search::clip_query(query.trim());
+                let found = retriever.search(query, DEFAULT_TOP_K).await?;
                 state.usage.retrieval(tenant.id.as_str());
                 found
             }
@@ -179,7 +180,12 @@ pub async fn chat_completions(
 
     if stream {
         let response = llm.send(upstream_body).await?;
-        return Ok(relay_stream(response, llm.timeout(), meter));
+        return Ok(relay_stream(
+            response,
+            llm.timeout(),
+            meter,
+            config.api_key.clone(),
+        ));
     }
     let bytes = llm.complete_bytes(upstream_body).await?;
     let mut meter = meter;
@@ -261,40 +267,66 @@ fn last_user_text(body: &Map<String, Value>) -> Option<String> {
     }
 }
 
+/// `bytes` with every copy of the server key replaced (a no-op, without copying, when absent).
+fn scrub_key(bytes: Bytes, key: Option<&secrecy::SecretString>) -> Bytes {
+    use secrecy::ExposeSecret;
+    let Some(key) = key
+        .map(|k| k.expose_secret().as_bytes())
+        .filter(|k| k.len() >= 6)
+    else {
+        return bytes;
+    };
+    if memchr::memmem::find(&bytes, key).is_none() {
+        return bytes;
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let key = String::from_utf8_lossy(key);
+    Bytes::from(text.replace(key.as_ref(), crate::redact::REDACTED))
+}
+
 /// Relays the upstream's event stream as the response body, chunk by chunk. If the upstream
 /// breaks off or goes silent for longer than the upstream timeout, one last event carries an
 /// OpenAI-shaped `error` (which the OpenAI SDKs raise as an exception) plus the contract's
 /// `detail` and `code`, and the stream ends.
+///
+/// A chunk holding the server's own key (an upstream or proxy echoing it in an error) has it
+/// replaced before it is relayed.
 fn relay_stream(
     response: reqwest::Response,
     idle_timeout: Duration,
     meter: UsageScanner,
+    key: Option<secrecy::SecretString>,
 ) -> Response {
     let upstream = Box::pin(response.bytes_stream());
-    let chunks = futures::stream::unfold(Some((upstream, meter)), move |state| async move {
-        let (mut upstream, mut meter) = state?;
-        let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
-            Ok(Some(Ok(bytes))) => {
-                meter.scan(&bytes);
-                return Some((Ok::<_, Infallible>(bytes), Some((upstream, meter))));
-            }
-            Ok(None) => {
-                meter.finish();
-                return None;
-            }
-            Ok(Some(Err(error))) => {
-                tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
-                AppError::Upstream(
-                    "the LLM upstream stream broke off in the middle of the answer".into(),
-                )
-            }
-            Err(_) => AppError::UpstreamTimeout(format!(
-                "the LLM upstream sent nothing for {} s in the middle of its answer",
-                idle_timeout.as_secs()
-            )),
-        };
-        meter.finish();
-        Some((Ok(error_event(&failure)), None))
+    let key = std::sync::Arc::new(key);
+    let chunks = futures::stream::unfold(Some((upstream, meter)), move |state| {
+        let key = key.clone();
+        async move {
+            let (mut upstream, mut meter) = state?;
+            let failure = match tokio::time::timeout(idle_timeout, upstream.next()).await {
+                Ok(Some(Ok(bytes))) => {
+                    meter.scan(&bytes);
+                    let bytes = scrub_key(bytes, key.as_ref().as_ref());
+                    return Some((Ok::<_, Infallible>(bytes), Some((upstream, meter))));
+                }
+                Ok(None) => {
+                    meter.finish();
+                    return None;
+                }
+                Ok(Some(Err(error))) => {
+                    tracing::warn!(error = %error, "LLM upstream stream failed while relaying");
+                    AppError::Upstream(
+                        "the LLM upstream stream broke off in the middle of the answer".into(),
+                    )
+                }
+                Err(_) => AppError::UpstreamTimeout(format!(
+                    "the LLM upstream sent nothing for {} s in the middle of its answer",
+                    idle_timeout.as_secs()
+                )),
+            };
+            meter.finish();
+            Some((Ok(error_event(&failure)), None))
+        }
     });
     (
         StatusCode::OK,

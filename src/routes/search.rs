@@ -11,7 +11,18 @@ use crate::routes::ValidJson;
 
 pub const DEFAULT_TOP_K: usize = 5;
 pub const MAX_TOP_K: i64 = 50;
-const MAX_QUERY_CHARS: usize = 4000;
+pub const MAX_QUERY_CHARS: usize = 4000;
+
+/// At most the first `MAX_QUERY_CHARS` characters of `text`: what `/chat` and
+/// `/v1/chat/completions` hand to retrieval. A whole 100,000-character message made one
+/// full-text query hold a connection for seconds (and 60 KB of `w1 w1 …` exceeded Postgres'
+/// stack depth); the start of a message says enough about what to retrieve.
+pub fn clip_query(text: &str) -> &str {
+    match text.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SearchRequest {

@@ -63,9 +63,14 @@ fn parse_login(headers: &HeaderMap, body: &Bytes) -> AppResult<(String, SecretSt
     if email.trim().is_empty() {
         errors.push(FieldError::new("email", "is required"));
     }
+    if email.contains('\0') {
+        errors.push(FieldError::new("email", crate::routes::NUL_MESSAGE));
+    }
     let password = form.password.unwrap_or_default();
     if password.is_empty() {
         errors.push(FieldError::new("password", "is required"));
+    } else if password.contains('\0') {
+        errors.push(FieldError::new("password", crate::routes::NUL_MESSAGE));
     }
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
