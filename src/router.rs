@@ -160,7 +160,8 @@ pub fn build(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(public)
         .merge(tenant_routes)
-        .merge(admin_routes);
+        .merge(admin_routes)
+        .merge(crate::routes::console::docs_router());
     if state.config.console_enabled {
         router = router.merge(crate::routes::console::router());
     }

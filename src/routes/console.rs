@@ -95,6 +95,26 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/console/{*path}", get(asset))
 }
 
+/// `GET /docs` (DESIGN §13): the OpenAPI document rendered for people by `docs.js`, served
+/// from the same embedded folder with the same strict headers, whatever `CONSOLE_ENABLED` says.
+pub fn docs_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/docs", get(docs_index))
+        .route("/docs/{file}", get(docs_asset))
+}
+
+async fn docs_index(headers: HeaderMap) -> Response {
+    serve("docs.html", &headers)
+}
+
+async fn docs_asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    // Only the page's own two files: the console's modules stay under `/console`.
+    match file.as_str() {
+        "docs.js" | "style.css" => serve(&file, &headers),
+        _ => AppError::not_found("file").into_response(),
+    }
+}
+
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }

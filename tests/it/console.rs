@@ -389,3 +389,69 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.click("#logout").await;
     b.wait_text(".notice", "You have logged out.").await;
 }
+
+/// `GET /docs` (DESIGN §13): the OpenAPI document for people, from the gateway's own files
+/// only, served whatever `CONSOLE_ENABLED` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn docs_page_is_served_from_the_gateway_alone() {
+    let app = TestApp::builder()
+        .env("CONSOLE_ENABLED", "false")
+        .build()
+        .await;
+    for (path, content_type) in [
+        ("/docs", "text/html"),
+        ("/docs/", "text/html"),
+        ("/docs/docs.js", "text/javascript"),
+        ("/docs/style.css", "text/css"),
+    ] {
+        let response = app.get(path).send().await;
+        response.assert_status(200);
+        let header = |name: &str| {
+            response
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(content_type), "{path}");
+        assert!(
+            header("content-security-policy").contains("default-src 'self'"),
+            "{path}"
+        );
+        let text = response.text();
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{path} names an outside URL"
+        );
+    }
+    // Only the page's own files: the console's modules are not reachable through /docs.
+    app.get("/docs/app.js")
+        .send()
+        .await
+        .assert_error(404, "not_found");
+    let traversal = app.get("/docs/..%2Fconsole%2Fapp.js").send().await;
+    assert_eq!(traversal.status.as_u16(), 404, "{}", traversal.text());
+}
+
+/// `/docs` renders the API's operations in a real browser, offline.
+#[tokio::test(flavor = "multi_thread")]
+async fn docs_page_renders_the_operations_in_a_real_browser() {
+    let mut app = TestApp::new().await;
+    let addr = app.spawn_server().await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(async {
+        browser.goto(&format!("http://{addr}/docs")).await;
+        let text = browser.wait_text("main", "POST /admin/tenants").await;
+        assert!(text.contains("GET /tenant"), "{text}");
+        browser.screenshot("docs").await;
+    })
+    .catch_unwind()
+    .await;
+    browser.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
