@@ -373,9 +373,15 @@ def drill(fleet):
     recovered = until(fresh_reads_everywhere, 15)
     check("PgBouncer restarted", "all 3 replicas read again within 15 s",
           "never" if recovered is None else f"after {recovered:.1f} s", recovered is not None)
-    # /ready answered 503 meanwhile, so haproxy took them out: wait until it has them back
-    # (rise 2 x inter 250ms) before the next phase counts errors.
-    time.sleep(1.5)
+    # /ready answered 503 meanwhile, so haproxy took them out: wait until it has all three
+    # back (rise 2 x inter 250ms each) before the next phase counts errors. A fixed sleep was
+    # not enough once the phases ran faster: 12 answers in a row through haproxy's
+    # round-robin means every server is in again.
+    def balanced_again():
+        return all(request(fleet.lb_port, "GET", "/ready", timeout=2)[0] == 200
+                   for _ in range(12))
+    until(balanced_again, 15)
+    time.sleep(0.5)
 
     # 6. SIGKILL one replica and SIGTERM another mid-load: haproxy routes around them; the
     #    SIGTERM'd one finishes its in-flight request and exits cleanly.
