@@ -101,8 +101,9 @@ fn serde_urlencoded_from(body: &Bytes) -> AppResult<LoginForm> {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "invalid_credentials", body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden: ALGORITHM has no HS* algorithm, so this gateway issues no tokens (answered before the credentials are looked at)", body = crate::errors::ErrorBody),
         (status = 422, description = "validation_error", body = crate::errors::ErrorBody),
-        (status = 429, description = "rate_limited", body = crate::errors::ErrorBody),
+        (status = 429, description = "rate_limited: too many failed logins, or too many being checked at once", body = crate::errors::ErrorBody),
     ))]
 pub async fn token(
     State(state): State<AppState>,
