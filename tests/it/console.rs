@@ -334,7 +334,7 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     app.seed_tenant("globex", Some("Globex prompt")).await;
     b.click("nav a[data-nav=tenants]").await;
     b.wait_text("#tenants-table", "globex").await;
-    b.screenshot("console-tenants").await;
+    b.screenshot_for_docs("console-tenants").await;
 
     // Users: create one for the tenant.
     b.click("nav a[data-nav=users]").await;
@@ -347,24 +347,75 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.click("#create-user button[type=submit]").await;
     b.wait_text("#users-table", "alice@acme.example").await;
 
-    // Usage for the tenant (a link from another page: the hash changes, the page stays).
-    b.goto(&format!("{base}/console#/usage/acme")).await;
-    b.find("#usage-body").await;
+    // Usage with real data: today's requests made through the gateway (metered and flushed as
+    // a running server does), and earlier days as the usage table holds them.
+    let history = usage_history(app, "acme").await;
+    let key = crate::documents::api_key_for(app, "acme").await;
+    for query in ["anvils", "rockets", "ignition"] {
+        app.post("/search")
+            .api_key(&key)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    assert!(app.state.usage.flush().await, "usage written");
     let usage = app
-        .get("/admin/tenants/acme/usage")
+        .get(&format!(
+            "/admin/tenants/acme/usage?from={}&to={}",
+            history.first().map(|d| d.0.as_str()).unwrap_or_default(),
+            today()
+        ))
         .bearer(&token)
         .send()
         .await;
-    if usage.status.as_u16() == 404 {
-        // Usage metering has not landed: the page says so in plain words.
-        b.wait_text("#usage-unavailable", "Usage is not available for acme")
-            .await;
-    } else {
-        b.find("#chart-requests").await;
-        b.find("#chart-tokens").await;
-        b.find("#usage-table").await;
-    }
-    b.screenshot("console-usage").await;
+    usage.assert_status(200);
+    let today_requests = usage.json()["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .filter(|d| d["day"] == today())
+        .map(|d| d["requests"].as_i64().unwrap_or(0))
+        .sum::<i64>();
+    assert!(today_requests >= 3, "{}", usage.text());
+
+    // The usage page (a link from another page: the hash changes, the page stays).
+    b.goto(&format!("{base}/console#/usage/acme")).await;
+    b.find("#usage-table").await;
+    // One requests bar per day with traffic, each of the API's value.
+    let bars = b
+        .execute(
+            "return [...document.querySelectorAll('#chart-requests rect.bar')]\
+             .map(r => [r.dataset.day, Number(r.dataset.value)])",
+        )
+        .await;
+    let bars: Vec<(String, i64)> = serde_json::from_value(bars).expect("bars");
+    let mut expected: Vec<(String, i64)> = history
+        .iter()
+        .map(|(day, requests, _, _)| (day.clone(), *requests))
+        .collect();
+    expected.push((today(), today_requests));
+    assert_eq!(bars, expected);
+    // Tokens: prompt and completion stacked, on the days that had chat traffic.
+    let token_bars = b
+        .execute("return document.querySelectorAll('#chart-tokens rect.bar').length")
+        .await;
+    assert_eq!(token_bars, json!(history.len() * 2));
+    let (day, requests, prompt, completion) = &history[0];
+    let row = b
+        .wait_text(
+            &format!("#usage-table tr[data-day='{day}']"),
+            &thousands(*requests),
+        )
+        .await;
+    assert!(
+        row.contains(&thousands(*prompt)) && row.contains(&thousands(prompt + completion)),
+        "{row}"
+    );
+    // Tall enough for both charts in one picture.
+    b.client.set_window_size(1280, 1320).await.expect("resize");
+    b.screenshot_for_docs("console-usage").await;
+    b.client.set_window_size(1280, 900).await.expect("resize");
 
     // The audit log, filtered by tenant.
     b.click("nav a[data-nav=audit]").await;
@@ -388,6 +439,55 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Log out: back to the login form.
     b.click("#logout").await;
     b.wait_text(".notice", "You have logged out.").await;
+}
+
+/// 12345 → "12,345", as the page writes numbers.
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+/// Usage rows for some of the last 29 days (not today), as the gateway's meter writes them
+/// to `usage_daily`: (day, requests, prompt tokens, completion tokens), oldest first.
+async fn usage_history(app: &TestApp, tenant_id: &str) -> Vec<(String, i64, i64, i64)> {
+    use diesel::ExpressionMethods;
+    use diesel_async::RunQueryDsl;
+    use tenantgate::schema::usage_daily::dsl as u;
+    let today = chrono::Utc::now().date_naive();
+    let mut rows = Vec::new();
+    for back in (1..29_i64).rev().filter(|b| b % 3 != 0) {
+        let day = today - chrono::Days::new(back as u64);
+        let requests = 40 + (back * 37) % 90;
+        let (prompt, completion) = (requests * 180, requests * 95);
+        diesel::insert_into(u::usage_daily)
+            .values((
+                u::tenant_id.eq(tenant_id),
+                u::day.eq(day),
+                u::model.eq("gpt-4o-mini"),
+                u::requests.eq(requests),
+                u::chat_requests.eq(requests / 2),
+                u::retrievals.eq(requests),
+                u::prompt_tokens.eq(prompt),
+                u::completion_tokens.eq(completion),
+                u::updated_at.eq(chrono::Utc::now()),
+            ))
+            .execute(&mut app.conn().await)
+            .await
+            .expect("insert usage");
+        rows.push((day.to_string(), requests, prompt, completion));
+    }
+    rows
 }
 
 /// `GET /docs` (DESIGN §13): the OpenAPI document for people, from the gateway's own files
