@@ -555,3 +555,228 @@ async fn docs_page_renders_the_operations_in_a_real_browser() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// DESIGN §10/§12 in a real browser: an org admin sees its organization's tenants only, a
+/// tenant admin its own tenant with only what it may change, a member no administration at
+/// all; the navigation offers nothing the role cannot use, and what the API refuses shows
+/// its `detail`.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_shows_each_role_what_it_may_do() {
+    let mut app = TestApp::new().await;
+    let addr = app.spawn_server().await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(roles_flow(&app, &browser, &format!("http://{addr}")))
+        .catch_unwind()
+        .await;
+    browser.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn log_in(b: &Browser, base: &str, email: &str) {
+    b.goto(&format!("{base}/console")).await;
+    b.fill("#login-form input[name=email]", email).await;
+    b.fill("#login-form input[name=password]", PASSWORD).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_text("#who", email).await;
+}
+
+async fn log_out(b: &Browser) {
+    b.click("#logout").await;
+    b.find("#login-form").await;
+}
+
+/// The `data-nav` keys and labels of the navigation, in order.
+async fn nav_of(b: &Browser) -> Vec<(String, String)> {
+    let items = b
+        .execute(
+            "return [...document.querySelectorAll('#nav a')]\
+             .map(a => [a.dataset.nav, a.textContent, a.getAttribute('href')])",
+        )
+        .await;
+    let items: Vec<(String, String, String)> = serde_json::from_value(items).expect("nav");
+    items
+        .into_iter()
+        .map(|(key, label, _)| (key, label))
+        .collect()
+}
+
+async fn list_of(b: &Browser, script: &str) -> Vec<String> {
+    serde_json::from_value(b.execute(script).await).expect("a list of strings")
+}
+
+async fn roles_flow(app: &TestApp, b: &Browser, base: &str) {
+    let world = crate::roles::world(app).await;
+    let nav = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(k, l)| (k.to_string(), l.to_string()))
+            .collect::<Vec<_>>()
+    };
+
+    // The org admin of org-a: its tenants only, and may create one there.
+    log_in(b, base, "oa@a.example.com").await;
+    b.wait_text("#who", "org admin").await;
+    b.wait_text("#tenants-table", "ta1").await;
+    assert_eq!(
+        nav_of(b).await,
+        nav(&[
+            ("tenants", "Tenants"),
+            ("users", "Users"),
+            ("usage", "Usage"),
+            ("audit", "Audit log")
+        ])
+    );
+    let api_ids: Vec<String> = app
+        .get("/admin/tenants?include_inactive=true")
+        .bearer(&world.org_admin)
+        .send()
+        .await
+        .json()
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    let shown = list_of(
+        b,
+        "return [...document.querySelectorAll('#tenants-table tr[data-tenant]')].map(r => r.dataset.tenant)",
+    )
+    .await;
+    assert_eq!(shown, api_ids);
+    let mut sorted = shown.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["ta-doomed", "ta1"]);
+    b.screenshot("console-org-admin").await;
+    // A tenant it creates is in its organization.
+    b.fill("#create-tenant input[name=id]", "ta-new").await;
+    b.fill("#create-tenant input[name=name]", "New in org A")
+        .await;
+    b.click("#create-tenant button[type=submit]").await;
+    b.wait_text(".notice", "Tenant ta-new created.").await;
+    let created = app
+        .get("/admin/tenants/ta-new")
+        .bearer(&world.superuser)
+        .send()
+        .await
+        .json();
+    assert_eq!(created["org_id"], "org-a");
+    b.click("nav a[data-nav=tenants]").await;
+    b.wait_text("#tenants-table", "ta-new").await;
+    // Another organization's tenant: the API's 404, in its words.
+    let refused = app
+        .get("/admin/tenants/tb1")
+        .bearer(&world.org_admin)
+        .send()
+        .await;
+    refused.assert_error(404, "not_found");
+    let detail = refused.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    b.goto(&format!("{base}/console#/tenants/tb1")).await;
+    b.wait_text("#main .error", &detail).await;
+    // Users: only its organization's, and roles up to org admin.
+    b.click("nav a[data-nav=users]").await;
+    b.wait_text("#users-table", "u1@a.example.com").await;
+    let users = b.find("#users-table").await.text().await.expect("text");
+    assert!(!users.contains("b.example.com"), "{users}");
+    let roles = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=role] option')].map(o => o.value)",
+    )
+    .await;
+    assert_eq!(roles, ["member", "tenant_admin", "org_admin"]);
+    let tenants = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=tenant_id] option')].map(o => o.value).filter(Boolean).sort()",
+    )
+    .await;
+    assert_eq!(tenants, ["ta-doomed", "ta-new", "ta1"]);
+    // Usage: a choice among its own tenants only.
+    b.click("nav a[data-nav=usage]").await;
+    b.find("#usage-body").await;
+    let usage_tenants = list_of(
+        b,
+        "return [...document.querySelectorAll('#usage-tenant option')].map(o => o.value).sort()",
+    )
+    .await;
+    assert_eq!(usage_tenants, ["ta-doomed", "ta-new", "ta1"]);
+    log_out(b).await;
+
+    // The tenant admin of ta1: its tenant's page, name and prompt only, no tenant list.
+    log_in(b, base, "ta@a.example.com").await;
+    b.wait_text("#who", "tenant admin").await;
+    b.wait_text(".page-head h1", "Tenant ta1").await;
+    assert_eq!(
+        nav_of(b).await,
+        nav(&[
+            ("tenants", "Tenant"),
+            ("users", "Users"),
+            ("usage", "Usage"),
+            ("audit", "Audit log")
+        ])
+    );
+    let href = b
+        .execute("return document.querySelector('nav a[data-nav=tenants]').getAttribute('href')")
+        .await;
+    assert_eq!(href, json!("#/tenants/ta1"));
+    b.find("#edit-tenant textarea[name=system_prompt]").await;
+    for hidden in [
+        "#edit-tenant select[name=retriever]",
+        "#edit-tenant input[name=pinecone_api_key]",
+        "#toggle-active",
+        "a[href='#/tenants']",
+    ] {
+        assert!(!b.exists(hidden).await, "{hidden} shown to a tenant admin");
+    }
+    // What it may change, it can: the prompt.
+    b.fill(
+        "#edit-tenant textarea[name=system_prompt]",
+        "Tenant admins may edit this.",
+    )
+    .await;
+    b.click("#edit-tenant button[type=submit]").await;
+    b.wait_text(".notice", "Saved.").await;
+    let tenant = app
+        .get("/admin/tenants/ta1")
+        .bearer(&world.superuser)
+        .send()
+        .await
+        .json();
+    assert_eq!(tenant["system_prompt"], "Tenant admins may edit this.");
+    b.screenshot("console-tenant-admin").await;
+    b.click("nav a[data-nav=users]").await;
+    b.find("#create-user").await;
+    let roles = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=role] option')].map(o => o.value)",
+    )
+    .await;
+    assert_eq!(roles, ["member", "tenant_admin"]);
+    let users = b.find("#users-table").await.text().await.expect("text");
+    assert!(
+        users.contains("u1@a.example.com") && !users.contains("oa@a.example.com"),
+        "{users}"
+    );
+    // The tenant list is not for it: no creation form, only its own tenant.
+    b.goto(&format!("{base}/console#/tenants")).await;
+    b.wait_text("#tenants-table", "ta1").await;
+    assert!(!b.exists("#create-tenant").await);
+    let shown = list_of(
+        b,
+        "return [...document.querySelectorAll('#tenants-table tr[data-tenant]')].map(r => r.dataset.tenant)",
+    )
+    .await;
+    assert_eq!(shown, ["ta1"]);
+    log_out(b).await;
+
+    // A member: no administration at all, and nothing in the navigation.
+    log_in(b, base, "m@a.example.com").await;
+    b.wait_text("#main", "No administration rights").await;
+    assert!(nav_of(b).await.is_empty());
+    assert!(!b.exists("#tenants-table").await);
+}
