@@ -446,7 +446,7 @@ fn thousands(n: i64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -466,7 +466,7 @@ async fn usage_history(app: &TestApp, tenant_id: &str) -> Vec<(String, i64, i64,
     use tenantgate::schema::usage_daily::dsl as u;
     let today = chrono::Utc::now().date_naive();
     let mut rows = Vec::new();
-    for back in (1..29_i64).rev().filter(|b| b % 3 != 0) {
+    for back in (1..29_i64).rev().filter(|b| !b.is_multiple_of(3)) {
         let day = today - chrono::Days::new(back as u64);
         let requests = 40 + (back * 37) % 90;
         let (prompt, completion) = (requests * 180, requests * 95);
