@@ -466,9 +466,9 @@ async fn usage_history(app: &TestApp, tenant_id: &str) -> Vec<(String, i64, i64,
     use tenantgate::schema::usage_daily::dsl as u;
     let today = chrono::Utc::now().date_naive();
     let mut rows = Vec::new();
-    for back in (1..29_i64).rev().filter(|b| !b.is_multiple_of(3)) {
-        let day = today - chrono::Days::new(back as u64);
-        let requests = 40 + (back * 37) % 90;
+    for back in (1..29_u64).rev().filter(|b| !b.is_multiple_of(3)) {
+        let day = today - chrono::Days::new(back);
+        let requests = 40 + (back as i64 * 37) % 90;
         let (prompt, completion) = (requests * 180, requests * 95);
         diesel::insert_into(u::usage_daily)
             .values((
