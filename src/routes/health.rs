@@ -36,9 +36,16 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus exposition of the request counters and latencies.
+/// Prometheus exposition of the request counters and latencies, the pool's state, the tenant
+/// cache, upstream calls, refused requests and Redis fallbacks.
 #[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics() -> Response {
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let pool = state.pool.status();
+    crate::metrics::database_pool(
+        pool.size.saturating_sub(pool.available),
+        pool.available,
+        pool.max_size,
+    );
     let body = crate::metrics::render();
     (
         StatusCode::OK,
