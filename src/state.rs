@@ -30,6 +30,8 @@ pub struct Inner {
     pub password_checks: PasswordChecks,
     pub limiter: crate::limits::Limiter,
     pub usage: Arc<crate::usage::Usage>,
+    /// Set once the stop signal has come: `/ready` answers 503 while the replica drains.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Deref for AppState {
@@ -90,6 +92,7 @@ impl AppState {
             superusers,
             login_throttle,
             password_checks,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 
