@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod api_keys;
+mod auth_hardening;
 mod auth_tokens;
 mod chat;
 mod console;
@@ -16,6 +17,7 @@ mod identity_provider;
 mod input_edge;
 mod key_rotation;
 mod limits;
+mod metrics;
 mod newcomer;
 mod openai;
 mod openapi;

@@ -359,7 +359,7 @@ async fn ingest_names_skipped_files_and_ids_follow_the_folder() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("skipped docs/picture.png: not a .txt or .md file"),
+        stderr.contains("skipped docs/picture.png: not a .txt, .md, .html or .pdf file"),
         "{stderr}"
     );
     assert!(stderr.contains("1 file(s) were skipped"), "{stderr}");
