@@ -140,9 +140,9 @@ async fn serve_proxy(port: u16, upstream: String) {
                     *request.uri_mut() = format!("{upstream}{path}").parse().expect("uri");
                     request.headers_mut().remove(header::HOST);
                     match client.request(request).await {
-                        Ok(response) => Ok::<_, std::convert::Infallible>(
-                            response.map(|body| body.boxed()),
-                        ),
+                        Ok(response) => {
+                            Ok::<_, std::convert::Infallible>(response.map(|body| body.boxed()))
+                        }
                         Err(_) => Ok(hyper::Response::builder()
                             .status(StatusCode::BAD_GATEWAY)
                             .body(

@@ -87,12 +87,14 @@ async fn main() {
         .prepare(
             "INSERT INTO tenants (id, name, retriever, pinecone_index_host, pinecone_api_key_enc, \
              system_prompt) \
-             SELECT id, id, 'pinecone', 'https://bench-index.svc.pinecone.io', key, \
+             SELECT id, id, $3, 'https://bench-index.svc.pinecone.io', key, \
                     'You are the assistant of ' || id || '. Answer briefly.' \
              FROM unnest($1::text[], $2::bytea[]) AS t(id, key)",
         )
         .await
         .expect("prepare the insert");
+    // RETRIEVER=builtin or none measures the context without the Pinecone retriever.
+    let retriever = std::env::var("RETRIEVER").unwrap_or_else(|_| "pinecone".to_owned());
     let started = Instant::now();
     let ids: Vec<String> = (0..count).map(|i| format!("tenant-{i:06}")).collect();
     for chunk in ids.chunks(BATCH) {
@@ -108,7 +110,7 @@ async fn main() {
                 )
             })
             .collect();
-        db.execute(&insert, &[&chunk, &keys])
+        db.execute(&insert, &[&chunk, &keys, &retriever])
             .await
             .expect("insert tenants");
     }
@@ -134,7 +136,7 @@ async fn main() {
     cold.sort();
     warm.sort();
     let cached = state.tenants.entry_count();
-    println!("tenants: {count} (cached after the run: {cached})");
+    println!("tenants: {count} on the {retriever} retriever (cached after the run: {cached})");
     println!(
         "cold load (row, decrypt, context): median {:.1?}  p99 {:.1?}   goal: median < 1 ms: {}",
         percentile(&cold, 0.5),
@@ -156,6 +158,35 @@ async fn main() {
         (rss_after - rss_before) * 1024.0 / count as f64,
         if rss_after < 150.0 { "met" } else { "MISSED" }
     );
+    // PROBE=1: what the cache library alone holds per entry (same expiry policy, a tiny value),
+    // to tell its share of the RSS from the contexts'.
+    if std::env::var("PROBE").is_ok() {
+        struct Exp;
+        impl moka::Expiry<String, Option<std::sync::Arc<u64>>> for Exp {
+            fn expire_after_create(
+                &self,
+                _: &String,
+                _: &Option<std::sync::Arc<u64>>,
+                _: Instant,
+            ) -> Option<Duration> {
+                Some(Duration::from_secs(3600))
+            }
+        }
+        let before = rss_mb();
+        let probe: moka::future::Cache<String, Option<std::sync::Arc<u64>>> =
+            moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .expire_after(Exp)
+                .build();
+        for id in &ids {
+            probe.insert(id.clone(), Some(std::sync::Arc::new(1))).await;
+        }
+        probe.run_pending_tasks().await;
+        println!(
+            "moka probe: {:.2} KB per entry",
+            (rss_mb() - before) * 1024.0 / count as f64
+        );
+    }
     drop(state);
     let _ = client
         .batch_execute("DROP DATABASE IF EXISTS tenantgate_many WITH (FORCE)")
