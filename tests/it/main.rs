@@ -16,6 +16,7 @@ mod identity_provider;
 mod input_edge;
 mod key_rotation;
 mod limits;
+mod log_secrets;
 mod newcomer;
 mod openai;
 mod openapi;
