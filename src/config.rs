@@ -31,6 +31,8 @@
 //! | `TENANT_CACHE_TTL_SECONDS` / `TENANT_CACHE_CAPACITY` | 60 / 10000 | tenant cache |
 //! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
+//! | `HEADER_READ_TIMEOUT_SECONDS` | 10 | a request's headers must be complete this long after the server starts waiting for them (from accept, or from the previous response on a kept-alive connection: it is also the idle keep-alive timeout); then the connection is closed |
+//! | `BODY_READ_TIMEOUT_SECONDS` | 30 | a request's body must be complete this long after the handler starts reading it; else 408 and the connection is closed |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
 //! | `CHAT_HISTORY_MESSAGES` | 20 | stored messages of a conversation sent with each `/chat` turn |
@@ -223,6 +225,10 @@ pub struct Config {
     pub tenant_cache_capacity: u64,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `server`).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECONDS` (see `middleware::body_read_timeout`).
+    pub body_read_timeout: Duration,
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
@@ -618,6 +624,8 @@ impl Config {
             tenant_cache_capacity,
             request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
             max_body_bytes,
+            header_read_timeout: positive_seconds(env, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            body_read_timeout: positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 30)?,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,

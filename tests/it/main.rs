@@ -29,5 +29,6 @@ mod sdk;
 mod search_queries;
 mod tenant_cache;
 mod token_revocation;
+mod transport_timeouts;
 mod usage;
 mod walkthrough;
