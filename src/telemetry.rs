@@ -34,7 +34,12 @@ pub fn init(config: &LogConfig) {
                 .with_current_span(true)
                 .finish(),
         ),
-        LogFormat::Pretty => tracing::subscriber::set_global_default(builder.finish()),
+        // Colour codes only where a terminal shows them, not in a file or a pipe.
+        LogFormat::Pretty => tracing::subscriber::set_global_default(
+            builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .finish(),
+        ),
     };
 }
 
