@@ -30,6 +30,7 @@
 //! | `LOG_LEVEL` / `RUST_LOG` / `LOG_FORMAT` | info / - / pretty | logging |
 //! | `TENANT_CACHE_TTL_SECONDS` / `TENANT_CACHE_CAPACITY` | 60 / 10000 | tenant cache |
 //! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
+//! | `SHUTDOWN_DRAIN_SECONDS` | 0 | after SIGTERM, `/ready` answers 503 and requests are still served this long (0–600) |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `HEADER_READ_TIMEOUT_SECONDS` | 10 | a request's headers must be complete this long after the server starts waiting for them (from accept, or from the previous response on a kept-alive connection: it is also the idle keep-alive timeout); then the connection is closed |
 //! | `BODY_READ_TIMEOUT_SECONDS` | 30 | a request's body must be complete this long after the handler starts reading it; else 408 and the connection is closed |
@@ -93,6 +94,15 @@ pub enum PoolMode {
     /// A transaction pooler (PgBouncer `pool_mode = transaction`): no named prepared
     /// statements survive a `Sync`, so none are used (`db::unnamed_statements`).
     Transaction,
+}
+
+fn shutdown_drain(env: &dyn Env) -> Result<Duration, ConfigError> {
+    const NAME: &str = "SHUTDOWN_DRAIN_SECONDS";
+    let secs: u64 = parse_or(env, NAME, 0, "a whole number of seconds")?;
+    if secs > 600 {
+        return Err(ConfigError::new(NAME, "must be at most 600"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl DatabaseConfig {
@@ -224,6 +234,9 @@ pub struct Config {
     pub tenant_cache_ttl: Duration,
     pub tenant_cache_capacity: u64,
     pub request_timeout: Duration,
+    /// After the stop signal: `/ready` fails and new requests are still served this long, so a
+    /// load balancer takes the replica out before it stops accepting.
+    pub shutdown_drain: Duration,
     pub max_body_bytes: usize,
     /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `server`).
     pub header_read_timeout: Duration,
@@ -623,6 +636,7 @@ impl Config {
             tenant_cache_ttl: positive_seconds(env, "TENANT_CACHE_TTL_SECONDS", 60)?,
             tenant_cache_capacity,
             request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
+            shutdown_drain: shutdown_drain(env)?,
             max_body_bytes,
             header_read_timeout: positive_seconds(env, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
             body_read_timeout: positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 30)?,
@@ -677,6 +691,18 @@ mod tests {
         assert_eq!(
             error_of(&[("CONSOLE_ENABLED", "maybe")]),
             "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
+    }
+
+    #[test]
+    fn shutdown_drain_is_off_by_default_and_bounded() {
+        let config = Config::from_env(&env(&[])).expect("defaults");
+        assert_eq!(config.shutdown_drain, Duration::ZERO);
+        let set = Config::from_env(&env(&[("SHUTDOWN_DRAIN_SECONDS", "5")])).expect("5");
+        assert_eq!(set.shutdown_drain, Duration::from_secs(5));
+        assert_eq!(
+            error_of(&[("SHUTDOWN_DRAIN_SECONDS", "601")]),
+            "SHUTDOWN_DRAIN_SECONDS must be at most 600"
         );
     }
 

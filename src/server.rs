@@ -1,5 +1,6 @@
-//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT (requests in
-//! flight finish; the process then exits 0).
+//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
+//! `SHUTDOWN_DRAIN_SECONDS` (`/ready` fails, requests are still served), stop accepting, let the
+//! requests in flight finish, write the usage counts; the process then exits 0.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) for its header-read timeout: a
 //! client dripping one header line every few seconds held a connection for minutes. Hyper starts
@@ -8,6 +9,7 @@
 //! a middleware (`middleware::body_read_timeout`), because only a handler knows when it reads.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -41,6 +43,23 @@ pub async fn serve_on(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "tenantgate listening");
     log_settings_in_effect(&state.config);
+    // Drain first: a replica that closed its listener at once would refuse the requests a load
+    // balancer still sends it until its health checks notice; failing `/ready` while still
+    // serving lets the balancer route away without a single refused connection.
+    let drain = state.config.shutdown_drain;
+    let drain_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        if !drain.is_zero() {
+            drain_state.draining.store(true, Ordering::Release);
+            tracing::info!(
+                seconds = drain.as_secs(),
+                "draining: /ready answers 503, requests are still served"
+            );
+            tokio::time::sleep(drain).await;
+        }
+        tracing::info!("no longer accepting connections; finishing requests in flight");
+    };
     let result = serve_router(listener, app, state.config.header_read_timeout, shutdown).await;
     for task in background {
         task.abort();
@@ -129,7 +148,7 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    tracing::info!("shutdown signal received");
 }
 
 /// What a deployer checks first when a browser or a chat call fails: the settings in effect,

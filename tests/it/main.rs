@@ -17,6 +17,7 @@ mod input_edge;
 mod key_rotation;
 mod limits;
 mod log_secrets;
+mod metrics;
 mod newcomer;
 mod openai;
 mod openapi;
