@@ -24,6 +24,7 @@ mod openai;
 mod openapi;
 mod pgbouncer;
 mod pinecone;
+mod properties;
 mod retrieval;
 mod retrieval_limits;
 mod roles;
