@@ -10,6 +10,7 @@ mod auth_tokens;
 mod chat;
 mod console;
 mod conversations;
+mod db_restart;
 mod demo;
 mod documents;
 mod foundation;
