@@ -22,7 +22,7 @@ struct Cluster {
 }
 
 /// Runs a Postgres tool, as the `postgres` user when we are root (initdb refuses root).
-fn pg_tool(bin: &PathBuf, tool: &str, args: &[&str]) -> std::process::Output {
+fn pg_tool(bin: &std::path::Path, tool: &str, args: &[&str]) -> std::process::Output {
     let program = bin.join(tool);
     let root = std::env::var("USER").is_ok_and(|u| u == "root")
         || Command::new("id")
