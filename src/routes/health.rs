@@ -23,12 +23,16 @@ pub async fn health() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-/// Readiness: 200 when the database answers within two seconds, 503 `unavailable` otherwise.
+/// Readiness: 200 when the database answers within two seconds, 503 `unavailable` otherwise,
+/// and 503 while the replica drains after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
 #[utoipa::path(get, path = "/ready", tag = "probes", responses(
     (status = 200, body = Status),
     (status = 503, body = crate::errors::ErrorBody),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return AppError::Unavailable.into_response();
+    }
     if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
         Json(Status { status: "ready" }).into_response()
     } else {
