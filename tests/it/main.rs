@@ -24,6 +24,7 @@ mod pinecone;
 mod retrieval;
 mod retrieval_limits;
 mod roles;
+mod scopes;
 mod sdk;
 mod search_queries;
 mod tenant_cache;
