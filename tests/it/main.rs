@@ -13,6 +13,7 @@ mod demo;
 mod documents;
 mod foundation;
 mod identity_provider;
+mod impersonation;
 mod input_edge;
 mod key_rotation;
 mod limits;
