@@ -14,8 +14,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::audit::{self, Actor};
-use crate::auth::scopes::{ApiScope, ScopeSet, known_names};
 use crate::auth::api_keys::ApiKeys;
+use crate::auth::scopes::{ApiScope, ScopeSet, known_names};
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::models::api_key::{ApiKey, NewApiKey};
 use crate::schema::{api_keys, tenants};

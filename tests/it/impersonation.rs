@@ -30,7 +30,11 @@ async fn impersonate(app: &TestApp, token: &str, target: Uuid) -> crate::harness
 }
 
 async fn audit(app: &TestApp, admin: &str) -> Vec<Value> {
-    let r = app.get("/admin/audit?limit=1000").bearer(admin).send().await;
+    let r = app
+        .get("/admin/audit?limit=1000")
+        .bearer(admin)
+        .send()
+        .await;
     r.assert_status(200);
     r.json().as_array().expect("entries").clone()
 }
@@ -94,7 +98,11 @@ async fn an_impersonation_token_acts_as_the_user_for_at_most_15_minutes_and_is_a
     assert_eq!(issued[0]["actor"], format!("user:{su}"));
     assert_eq!(issued[0]["target"], w.own_user.to_string());
     assert_eq!(issued[0]["tenant_id"], "ta1");
-    assert!(issued[0]["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(
+        issued[0]["request_id"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,7 +166,11 @@ async fn every_write_made_with_an_impersonation_token_is_audited_with_both_ids()
     let log = audit(&app, &w.superuser).await;
     let member = format!("user:{}", w.own_user);
     for (action, actor, target) in [
-        ("conversation.create", &member, "POST /conversations".to_owned()),
+        (
+            "conversation.create",
+            &member,
+            "POST /conversations".to_owned(),
+        ),
         (
             "conversation.delete",
             &member,
@@ -202,7 +214,8 @@ async fn every_write_made_with_an_impersonation_token_is_audited_with_both_ids()
 async fn no_one_impersonates_a_superuser_or_a_user_out_of_reach() {
     let (app, w) = app_and_world().await;
     let other_su = app.create_user("root2@example.com", None, true).await;
-    let oa_b = create_user_with_role(&app, "oa@b.example.com", None, "org_admin", Some("org-b")).await;
+    let oa_b =
+        create_user_with_role(&app, "oa@b.example.com", None, "org_admin", Some("org-b")).await;
     let oa_b_token = app.login_as("oa@b.example.com").await;
     // A superuser target: 403 for a superuser (who can see it), 404 for an org admin (who
     // cannot: out of reach reads as absent).

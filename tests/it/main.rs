@@ -20,6 +20,7 @@ mod limits;
 mod newcomer;
 mod openai;
 mod openapi;
+mod orgs;
 mod pgbouncer;
 mod pinecone;
 mod retrieval;

@@ -43,7 +43,13 @@ fn example(method: &str, template: &str) -> (String, Option<Value>) {
     (path, body)
 }
 
-async fn call(app: &TestApp, method: &str, path: &str, body: &Option<Value>, key: &str) -> (u16, String) {
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: &Option<Value>,
+    key: &str,
+) -> (u16, String) {
     let mut request = app
         .request(
             axum::http::Method::from_bytes(method.as_bytes()).expect("method"),
@@ -76,7 +82,11 @@ async fn every_tenant_route_refuses_a_key_without_its_scope_and_admits_one_with_
         let (path, body) = example(route.method, route.path);
         // What a key with every scope gets: the answer of an allowed key.
         let (allowed, allowed_code) = call(&app, route.method, &path, &body, &full).await;
-        assert_ne!(allowed_code, "insufficient_scope", "{} {path}", route.method);
+        assert_ne!(
+            allowed_code, "insufficient_scope",
+            "{} {path}",
+            route.method
+        );
         for (scope, key) in &single {
             let (status, code) = call(&app, route.method, &path, &body, key).await;
             let permitted = route.scope.is_none_or(|needed| needed == *scope);
@@ -111,7 +121,13 @@ async fn scopes_are_set_on_creation_shown_in_lists_and_kept_by_rotation() {
     let default = key_with(&app, &admin, "acme", None).await;
     assert_eq!(
         default["scopes"],
-        json!(["chat", "search", "documents:read", "documents:write", "usage:read"])
+        json!([
+            "chat",
+            "search",
+            "documents:read",
+            "documents:write",
+            "usage:read"
+        ])
     );
     // Stored in the canonical order, duplicates folded.
     let scoped = key_with(&app, &admin, "acme", Some(&["search", "chat", "search"])).await;
@@ -133,7 +149,12 @@ async fn scopes_are_set_on_creation_shown_in_lists_and_kept_by_rotation() {
     assert_eq!(row["scopes"], json!(["chat", "search"]));
     assert!(row.get("key").is_none());
 
-    for bad in [json!([]), json!(["admin"]), json!(["chat", "documents:delete"]), json!("chat")] {
+    for bad in [
+        json!([]),
+        json!(["admin"]),
+        json!(["chat", "documents:delete"]),
+        json!("chat"),
+    ] {
         let response = app
             .post("/admin/tenants/acme/api-keys")
             .bearer(&admin)
@@ -148,7 +169,16 @@ async fn scopes_are_set_on_creation_shown_in_lists_and_kept_by_rotation() {
     let url = app.db.url.clone();
     let out = cli::ok(
         &url,
-        &["api-keys", "create", "--tenant", "acme", "--name", "reader", "--scopes", "search,documents:read"],
+        &[
+            "api-keys",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "reader",
+            "--scopes",
+            "search,documents:read",
+        ],
         "",
     );
     assert!(out.contains("scopes search,documents:read"), "{out}");
@@ -183,7 +213,9 @@ async fn scopes_are_set_on_creation_shown_in_lists_and_kept_by_rotation() {
         .assert_error(403, "insufficient_scope");
     let bad = cli::run(
         &url,
-        &["api-keys", "create", "--tenant", "acme", "--name", "x", "--scopes", "root"],
+        &[
+            "api-keys", "create", "--tenant", "acme", "--name", "x", "--scopes", "root",
+        ],
         "",
     );
     assert!(!bad.status.success());
@@ -224,18 +256,39 @@ async fn auth_me_lists_role_org_and_permissions() {
     assert_eq!(oa["org_id"], "org-a");
     assert_eq!(oa["is_superuser"], false);
     let p = names(&oa);
-    for has in ["admin:orgs:read", "admin:tenants:create", "admin:users:impersonate", "admin:audit"] {
+    for has in [
+        "admin:orgs:read",
+        "admin:tenants:create",
+        "admin:users:impersonate",
+        "admin:audit",
+    ] {
         assert!(p.iter().any(|n| n == has), "org admin lacks {has}: {p:?}");
     }
     assert!(!p.iter().any(|n| n == "admin:orgs:write"), "{p:?}");
     assert!(!p.iter().any(|n| n == "documents:write"), "{p:?}");
 
     let ta = names(&me(w.tenant_admin.clone()).await);
-    for has in ["admin:tenants:read", "admin:tenants:write", "admin:users:write", "admin:api_keys"] {
-        assert!(ta.iter().any(|n| n == has), "tenant admin lacks {has}: {ta:?}");
+    for has in [
+        "admin:tenants:read",
+        "admin:tenants:write",
+        "admin:users:write",
+        "admin:api_keys",
+    ] {
+        assert!(
+            ta.iter().any(|n| n == has),
+            "tenant admin lacks {has}: {ta:?}"
+        );
     }
-    for lacks in ["admin:tenants:create", "admin:tenants:deactivate", "admin:users:impersonate", "admin:orgs:read"] {
-        assert!(!ta.iter().any(|n| n == lacks), "tenant admin has {lacks}: {ta:?}");
+    for lacks in [
+        "admin:tenants:create",
+        "admin:tenants:deactivate",
+        "admin:users:impersonate",
+        "admin:orgs:read",
+    ] {
+        assert!(
+            !ta.iter().any(|n| n == lacks),
+            "tenant admin has {lacks}: {ta:?}"
+        );
     }
 
     let su = me(w.superuser.clone()).await;
