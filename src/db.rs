@@ -218,6 +218,55 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
     result
 }
 
+/// Creates the database `url` names when it does not exist, through the server's `postgres`
+/// maintenance database; `Some(name)` when it made it. For `migrate` and `demo` on a fresh server.
+pub async fn create_database_if_missing(url: &str) -> Result<Option<String>, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("bad database URL: {e}"))?;
+    let name = parsed.path().trim_start_matches('/').to_owned();
+    if name.is_empty() || name == "postgres" {
+        return Ok(None);
+    }
+    let mut maintenance = parsed.clone();
+    maintenance.set_path("/postgres");
+    let target = describe_url(url);
+    let (client, connection) = tokio_postgres::connect(maintenance.as_str(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| {
+            format!(
+                "could not connect to Postgres at {target} ({e}); start a local Postgres \
+                 or set DATABASE_URL"
+            )
+        })?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| format!("could not look for database {name}: {e}"))?
+        .is_some();
+    let created = if exists {
+        None
+    } else {
+        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match client.batch_execute(&statement).await {
+            Ok(()) => Some(name),
+            // Another process made it at the same moment.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+                None
+            }
+            Err(e) => {
+                driver.abort();
+                return Err(format!(
+                    "database {name} does not exist and could not be created ({e}); create it \
+                     with `createdb {name}` (or `CREATE DATABASE \"{name}\";` in psql) as a \
+                     user allowed to"
+                ));
+            }
+        }
+    };
+    driver.abort();
+    Ok(created)
+}
+
 /// Whether the database answers within `timeout`: the `/ready` probe.
 pub async fn ping(pool: &Pool, timeout: Duration) -> bool {
     let probe = async {

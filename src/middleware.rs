@@ -72,7 +72,20 @@ pub fn apply(router: Router, config: &Config) -> Router {
 fn cors(origins: &CorsOrigins) -> CorsLayer {
     let list: Vec<HeaderValue> = origins.as_slice().to_vec();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(list))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            let allowed = list.contains(origin);
+            if !allowed {
+                // Why a browser failed is otherwise invisible: the refused preflight is a 200
+                // without CORS headers. The origin is the caller's, so it is clipped.
+                let shown = String::from_utf8_lossy(origin.as_bytes());
+                let shown: String = shown.chars().take(100).collect();
+                tracing::debug!(
+                    origin = %shown,
+                    "CORS: origin not in BACKEND_CORS_ORIGINS; no CORS headers sent"
+                );
+            }
+            allowed
+        }))
         .allow_methods([
             Method::GET,
             Method::POST,

@@ -27,6 +27,7 @@ pub async fn serve_on(
     let background = state.spawn_background();
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "tenantgate listening");
+    log_settings_in_effect(&state.config);
     // Small writes go out at once: without TCP_NODELAY, Nagle's algorithm holds a streamed
     // chunk back until the client acknowledges the previous one (up to its delayed-ACK time).
     let listener = listener.tap_io(|tcp| {
@@ -72,4 +73,29 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+/// What a deployer checks first when a browser or a chat call fails: the settings in effect,
+/// once at start-up. Never a secret (URLs are shown without credentials).
+fn log_settings_in_effect(config: &crate::config::Config) {
+    let origins: Vec<String> = config
+        .cors_origins
+        .as_slice()
+        .iter()
+        .map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned())
+        .collect();
+    let upstream = url::Url::parse(&config.llm.base_url)
+        .map(|mut u| {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        })
+        .unwrap_or_else(|_| "(unparsable OPENAI_BASE_URL)".to_owned());
+    tracing::info!(
+        cors_origins = %if origins.is_empty() { "(none: browsers are refused)".to_owned() } else { origins.join(",") },
+        llm_upstream = %upstream,
+        llm_configured = config.llm.api_key.is_some(),
+        default_retriever = "pinecone when the tenant has a Pinecone key, else builtin",
+        "settings in effect"
+    );
 }

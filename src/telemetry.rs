@@ -22,6 +22,9 @@ pub fn init(config: &LogConfig) {
             .flatten_event(true)
             .with_current_span(true)
             .try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        // Colour codes only where a terminal shows them, not in a file or a pipe.
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init(),
     };
 }

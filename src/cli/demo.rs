@@ -150,40 +150,6 @@ fn demo_env() -> (HashMap<String, String>, Vec<&'static str>, bool) {
     (env, notes, default_database)
 }
 
-/// Creates the database `url` names when it does not exist (only for the default URL).
-async fn ensure_database(url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("bad database URL: {e}"))?;
-    let name = parsed.path().trim_start_matches('/').to_owned();
-    let mut maintenance = parsed.clone();
-    maintenance.set_path("/postgres");
-    let target = crate::db::describe_url(url);
-    let (client, connection) = tokio_postgres::connect(maintenance.as_str(), tokio_postgres::NoTls)
-        .await
-        .map_err(|e| {
-            format!(
-                "could not connect to Postgres at {target} ({e}); start a local Postgres \
-                     or set DATABASE_URL"
-            )
-        })?;
-    let driver = tokio::spawn(connection);
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
-        .await
-        .map_err(|e| format!("could not look for database {name}: {e}"))?
-        .is_some();
-    if !exists {
-        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match client.batch_execute(&statement).await {
-            Ok(()) => println!("demo: created database {name}"),
-            // Another demo started at the same moment made it first.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
-            Err(e) => return Err(format!("could not create database {name}: {e}")),
-        }
-    }
-    driver.abort();
-    Ok(())
-}
-
 async fn upsert_user(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -293,6 +259,7 @@ async fn replace_api_key(
 
 struct Seeded {
     admin_password: String,
+    admin_token: String,
     /// Per tenant: id, token, API key.
     tenants: Vec<(&'static str, String, SecretString)>,
 }
@@ -306,7 +273,10 @@ async fn seed(state: &AppState) -> Result<Seeded, AppError> {
     let mut pooled = state.pool.get().await?;
     let conn: &mut AsyncPgConnection = &mut pooled;
     let admin_password = random_password();
-    upsert_user(conn, &actor, ADMIN_EMAIL, &admin_password, None, true).await?;
+    let admin_id = upsert_user(conn, &actor, ADMIN_EMAIL, &admin_password, None, true).await?;
+    let (admin_token, _) = state
+        .tokens
+        .issue(&admin_id.to_string(), ADMIN_EMAIL, None)?;
     let mut seeded = Vec::new();
     for tenant in &TENANTS {
         upsert_tenant(state, conn, &actor, tenant).await?;
@@ -341,30 +311,51 @@ async fn seed(state: &AppState) -> Result<Seeded, AppError> {
     }
     Ok(Seeded {
         admin_password,
+        admin_token,
         tenants: seeded,
     })
 }
 
-fn print_banner(base: &str, seeded: &Seeded, notes: &[&str]) {
+/// What the demo runs against, for the banner: never the password.
+struct Setup<'a> {
+    base: &'a str,
+    database: String,
+    chat_enabled: bool,
+}
+
+/// Every `curl` line runs as pasted once the `export` lines above it are (tests/it/demo.rs runs
+/// them); the admin curl line comes last.
+fn print_banner(setup: &Setup, seeded: &Seeded, notes: &[&str]) {
     for note in notes {
         println!("note: {note}");
     }
     println!();
-    println!("tenantgate demo: serving on {base}");
+    println!("tenantgate demo: serving on {}", setup.base);
+    println!("database:  {}", setup.database);
     println!();
     println!(
         "superuser: {ADMIN_EMAIL}  password: {}",
         seeded.admin_password
     );
     println!("tenants:   acme, globex (built-in retriever, a few documents each)");
+    if setup.chat_enabled {
+        println!("chat:      on (OPENAI_API_KEY is set)");
+    } else {
+        println!(
+            "chat:      off; to turn it on, stop the demo and start it again with OPENAI_API_KEY set \
+             (and OPENAI_BASE_URL=http://127.0.0.1:11434/v1 or the like for a local \
+             OpenAI-compatible model server)"
+        );
+    }
     println!();
     println!("# paste these into a shell:");
-    println!("export TG={base}");
+    println!("export TG={}", setup.base);
     for (id, token, key) in &seeded.tenants {
         let upper = id.to_uppercase();
         println!("export {upper}_TOKEN={token}");
         println!("export {upper}_KEY={}", key.expose_secret());
     }
+    println!("export ADMIN_TOKEN={}", seeded.admin_token);
     println!();
     println!("curl -s $TG/tenant -H \"Authorization: Bearer $ACME_TOKEN\"");
     println!(
@@ -373,18 +364,20 @@ fn print_banner(base: &str, seeded: &Seeded, notes: &[&str]) {
     println!(
         "curl -s $TG/search -H \"Authorization: Bearer $GLOBEX_TOKEN\" -H 'Content-Type: application/json' -d '{{\"query\": \"vacation days\"}}'"
     );
-    println!(
-        "curl -s $TG/chat -H \"Authorization: Bearer $GLOBEX_TOKEN\" -H 'Content-Type: application/json' -d '{{\"message\": \"How many vacation days do I get?\"}}'"
-    );
+    if setup.chat_enabled {
+        println!(
+            "curl -s $TG/chat -H \"Authorization: Bearer $GLOBEX_TOKEN\" -H 'Content-Type: application/json' -d '{{\"message\": \"How many vacation days do I get?\"}}'"
+        );
+    }
     println!(
         "curl -s $TG/documents -H \"X-API-Key: $ACME_KEY\" -H 'Content-Type: application/json' -d '{{\"documents\": [{{\"id\": \"note\", \"title\": \"Note\", \"text\": \"Acme dehydrated boulders: just add water.\"}}]}}'"
     );
     println!("curl -s $TG/documents -H \"X-API-Key: $ACME_KEY\"");
+    println!("# the superuser logs in like any user (this prints a fresh access_token):");
     println!(
         "curl -s $TG/auth/token -H 'Content-Type: application/json' -d '{{\"email\": \"{ADMIN_EMAIL}\", \"password\": \"{}\"}}'",
         seeded.admin_password
     );
-    println!("# then, with that access_token as $ADMIN_TOKEN:");
     println!("curl -s $TG/admin/tenants -H \"Authorization: Bearer $ADMIN_TOKEN\"");
     println!();
 }
@@ -394,8 +387,8 @@ pub async fn run() -> Result<(), String> {
     let config = Config::from_env(&env).map_err(|e| e.to_string())?;
     crate::telemetry::init(&config.log);
     let url = config.database.url.expose_secret().to_owned();
-    if default_database {
-        ensure_database(&url).await?;
+    if default_database && let Some(name) = crate::db::create_database_if_missing(&url).await? {
+        println!("demo: created database {name}");
     }
     let applied = crate::db::run_migrations(&url).await?;
     if !applied.is_empty() {
@@ -413,6 +406,11 @@ pub async fn run() -> Result<(), String> {
     } else {
         local
     };
-    print_banner(&format!("http://{shown}"), &seeded, &notes);
+    let setup = Setup {
+        base: &format!("http://{shown}"),
+        database: crate::db::describe_url(&url),
+        chat_enabled: state.config.llm.api_key.is_some(),
+    };
+    print_banner(&setup, &seeded, &notes);
     crate::server::serve_on(listener, state, crate::server::shutdown_signal()).await
 }

@@ -1,19 +1,20 @@
-//! `tenantgate ingest --tenant ID PATH…`: stores text and Markdown files as the tenant's
+//! `tenantgate ingest --tenant ID PATH…`: stores text, Markdown, HTML and PDF files as the tenant's
 //! documents, through the same code as `POST /documents` (`services::documents::ingest`) and
 //! the tenant's own retriever (so Pinecone tenants get their files embedded and upserted).
 //!
-//! Folders are walked recursively for `.txt`, `.md` and `.markdown` files (hidden files and
-//! folders such as `.git` are passed over). A file's document id is its path relative to the
+//! Folders are walked recursively for `.txt`, `.md`, `.markdown`, `.html`, `.htm` and `.pdf`
+//! files (hidden files and folders such as `.git` are passed over); HTML is stored without its
+//! markup and PDF as its text layer (`services::file_text`, shared with uploads). A file's document id is its path relative to the
 //! folder given (`guide.md`, `sub/notes.txt`; a file given by itself: its name), with
 //! `--id-prefix` in front when set, so the id is the same however the folder is written
 //! (`.`, `./docs`, an absolute path) and ingesting the same tree again replaces the documents
-//! instead of adding copies. Its title is the first Markdown heading, else the file name; its
-//! source is the id.
+//! instead of adding copies. Its title is the first Markdown heading or the HTML `<title>`, else
+//! the file name; its source is the id.
 //!
 //! Every file passed over is named on standard error with the reason, on a terminal or not:
 //! files of other types in a folder (the command still succeeds), and files that could not be
-//! ingested (not UTF-8, unreadable, refused by the retriever, an id already taken in this
-//! run), after which the command exits 1.
+//! ingested (not UTF-8, an unreadable PDF or one without a text layer, refused by the
+//! retriever, an id already taken in this run), after which the command exits 1.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::services::documents::{self, NewDocument};
-
-const EXTENSIONS: [&str; 3] = ["txt", "md", "markdown"];
+use crate::services::file_text::{self, KINDS_TEXT, Kind};
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
@@ -33,15 +33,14 @@ pub struct IngestArgs {
     /// relative to the folder given (a file given by itself: its name).
     #[arg(long, default_value = "")]
     id_prefix: String,
-    /// Files and folders (folders are searched recursively for .txt and .md files).
+    /// Files and folders (folders are searched recursively for .txt, .md, .html and .pdf
+    /// files).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
 
 fn is_text_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    Kind::of(&path.to_string_lossy()).is_some()
 }
 
 fn is_hidden(entry: &walkdir::DirEntry) -> bool {
@@ -108,7 +107,7 @@ pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, Strin
                 }
                 if !is_text_file(entry.path()) {
                     out.ignored.push(format!(
-                        "{}: not a .txt or .md file",
+                        "{}: not a {KINDS_TEXT} file",
                         entry.path().display()
                     ));
                     continue;
@@ -125,32 +124,25 @@ pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, Strin
             let name = path.file_name().map(PathBuf::from).unwrap_or_default();
             add(&mut out, path.clone(), id_of(prefix, &name));
         } else {
-            return Err(format!("{} is not a .txt or .md file", path.display()));
+            return Err(format!("{} is not a {KINDS_TEXT} file", path.display()));
         }
     }
     Ok(out)
 }
 
-fn title_of(path: &Path, text: &str) -> Option<String> {
-    let heading = text
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("# "))
-        .map(|l| l.trim_start_matches("# ").trim().to_owned())
-        .filter(|t| !t.is_empty());
-    heading.or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
-}
-
 /// Reads a file into the document `POST /documents` would receive.
 pub fn read_document(path: &Path, id: String) -> Result<NewDocument, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+    let file = file_text::extract(&path.to_string_lossy(), &bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let title = file
+        .title
+        .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
     Ok(NewDocument {
-        title: title_of(path, &text),
+        title,
         source: Some(id.clone()),
         id: Some(id),
-        text,
+        text: file.text,
         metadata: None,
     })
 }
@@ -166,7 +158,7 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
     }
     let files = collected.files;
     if files.is_empty() {
-        return Err("no .txt or .md files found in the given paths".into());
+        return Err(format!("no {KINDS_TEXT} files found in the given paths"));
     }
     let config = super::load_config()?;
     let state = crate::state::AppState::new(config)?;
@@ -228,14 +220,17 @@ mod tests {
     fn ids_and_titles() {
         assert_eq!(id_of("", Path::new("sub/guide.md")), "sub/guide.md");
         assert_eq!(id_of("hb/", Path::new("guide.md")), "hb/guide.md");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let read = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            read_document(&path, name.into()).expect("read").title
+        };
         assert_eq!(
-            title_of(Path::new("a/notes.md"), "intro\n# Getting started\n"),
+            read("notes.md", "intro\n# Getting started\n"),
             Some("Getting started".into())
         );
-        assert_eq!(
-            title_of(Path::new("a/notes.txt"), "no heading"),
-            Some("notes".into())
-        );
+        assert_eq!(read("notes.txt", "no heading"), Some("notes".into()));
     }
 
     #[test]
@@ -258,7 +253,7 @@ mod tests {
         assert_eq!(ids, vec!["a.md", "sub/b.txt", "sub/deeper/c.MD"]);
         assert!(collected.skipped.is_empty(), "{:?}", collected.skipped);
         assert_eq!(collected.ignored.len(), 1, "{:?}", collected.ignored);
-        assert!(collected.ignored[0].contains("image.png: not a .txt or .md file"));
+        assert!(collected.ignored[0].contains("image.png: not a .txt, .md, .html or .pdf file"));
         // The same ids however the folder is written.
         let dotted = collect_files(&[root.join("sub/../sub")], "").expect("collect");
         let plain = collect_files(&[root.join("sub")], "").expect("collect");

@@ -128,6 +128,15 @@ async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
     use secrecy::ExposeSecret;
     // The advisory lock is a session lock: migrate over the direct connection.
     let url = database.direct_url().expose_secret();
+    // A fresh server has no database yet: make it rather than fail on `does not exist`. When
+    // the maintenance database is out of reach (a managed Postgres), the migration itself says
+    // what is wrong.
+    match crate::db::create_database_if_missing(url).await {
+        Ok(Some(name)) => println!("migrate: created database {name} (it did not exist)"),
+        Ok(None) => {}
+        Err(e) if e.contains("could not be created") => return Err(e),
+        Err(_) => {}
+    }
     let applied = crate::db::run_migrations(url).await?;
     let target = crate::db::describe_url(url);
     if applied.is_empty() {

@@ -81,6 +81,10 @@ pub enum TenantsCommand {
         /// Read a new Pinecone API key from standard input (an empty line removes the key).
         #[arg(long)]
         pinecone_api_key_stdin: bool,
+        /// The built-in retriever's text search configuration: english, simple, german, …
+        /// (cannot be cleared; docs/retrieval.md).
+        #[arg(long)]
+        search_language: Option<String>,
         /// Requests per minute for the whole tenant ("" clears: TENANT_REQUESTS_PER_MINUTE).
         #[arg(long, value_parser = optional_number)]
         requests_per_minute: Option<Option<i64>>,
@@ -188,6 +192,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             pinecone_index_host,
             pinecone_namespace,
             pinecone_api_key_stdin,
+            search_language,
             requests_per_minute,
             monthly_token_budget,
             org_id,
@@ -208,6 +213,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 pinecone_index_host: clearable(pinecone_index_host),
                 pinecone_namespace: clearable(pinecone_namespace),
                 pinecone_api_key,
+                search_language: search_language.map(Some),
                 requests_per_minute,
                 monthly_token_budget,
                 org_id: clearable(org_id),

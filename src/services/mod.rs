@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod conversations;
 pub mod documents;
+pub mod file_text;
 pub mod orgs;
 pub mod secrets;
 pub mod tenants;

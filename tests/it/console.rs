@@ -334,7 +334,7 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     app.seed_tenant("globex", Some("Globex prompt")).await;
     b.click("nav a[data-nav=tenants]").await;
     b.wait_text("#tenants-table", "globex").await;
-    b.screenshot("console-tenants").await;
+    b.screenshot_for_docs("console-tenants").await;
 
     // Users: create one for the tenant.
     b.click("nav a[data-nav=users]").await;
@@ -347,24 +347,75 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.click("#create-user button[type=submit]").await;
     b.wait_text("#users-table", "alice@acme.example").await;
 
-    // Usage for the tenant (a link from another page: the hash changes, the page stays).
-    b.goto(&format!("{base}/console#/usage/acme")).await;
-    b.find("#usage-body").await;
+    // Usage with real data: today's requests made through the gateway (metered and flushed as
+    // a running server does), and earlier days as the usage table holds them.
+    let history = usage_history(app, "acme").await;
+    let key = crate::documents::api_key_for(app, "acme").await;
+    for query in ["anvils", "rockets", "ignition"] {
+        app.post("/search")
+            .api_key(&key)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    assert!(app.state.usage.flush().await, "usage written");
     let usage = app
-        .get("/admin/tenants/acme/usage")
+        .get(&format!(
+            "/admin/tenants/acme/usage?from={}&to={}",
+            history.first().map(|d| d.0.as_str()).unwrap_or_default(),
+            today()
+        ))
         .bearer(&token)
         .send()
         .await;
-    if usage.status.as_u16() == 404 {
-        // Usage metering has not landed: the page says so in plain words.
-        b.wait_text("#usage-unavailable", "Usage is not available for acme")
-            .await;
-    } else {
-        b.find("#chart-requests").await;
-        b.find("#chart-tokens").await;
-        b.find("#usage-table").await;
-    }
-    b.screenshot("console-usage").await;
+    usage.assert_status(200);
+    let today_requests = usage.json()["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .filter(|d| d["day"] == today())
+        .map(|d| d["requests"].as_i64().unwrap_or(0))
+        .sum::<i64>();
+    assert!(today_requests >= 3, "{}", usage.text());
+
+    // The usage page (a link from another page: the hash changes, the page stays).
+    b.goto(&format!("{base}/console#/usage/acme")).await;
+    b.find("#usage-table").await;
+    // One requests bar per day with traffic, each of the API's value.
+    let bars = b
+        .execute(
+            "return [...document.querySelectorAll('#chart-requests rect.bar')]\
+             .map(r => [r.dataset.day, Number(r.dataset.value)])",
+        )
+        .await;
+    let bars: Vec<(String, i64)> = serde_json::from_value(bars).expect("bars");
+    let mut expected: Vec<(String, i64)> = history
+        .iter()
+        .map(|(day, requests, _, _)| (day.clone(), *requests))
+        .collect();
+    expected.push((today(), today_requests));
+    assert_eq!(bars, expected);
+    // Tokens: prompt and completion stacked, on the days that had chat traffic.
+    let token_bars = b
+        .execute("return document.querySelectorAll('#chart-tokens rect.bar').length")
+        .await;
+    assert_eq!(token_bars, json!(history.len() * 2));
+    let (day, requests, prompt, completion) = &history[0];
+    let row = b
+        .wait_text(
+            &format!("#usage-table tr[data-day='{day}']"),
+            &thousands(*requests),
+        )
+        .await;
+    assert!(
+        row.contains(&thousands(*prompt)) && row.contains(&thousands(prompt + completion)),
+        "{row}"
+    );
+    // Tall enough for both charts in one picture.
+    b.client.set_window_size(1280, 1320).await.expect("resize");
+    b.screenshot_for_docs("console-usage").await;
+    b.client.set_window_size(1280, 900).await.expect("resize");
 
     // The audit log, filtered by tenant.
     b.click("nav a[data-nav=audit]").await;
@@ -388,6 +439,55 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Log out: back to the login form.
     b.click("#logout").await;
     b.wait_text(".notice", "You have logged out.").await;
+}
+
+/// 12345 → "12,345", as the page writes numbers.
+fn thousands(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn today() -> String {
+    chrono::Utc::now().date_naive().to_string()
+}
+
+/// Usage rows for some of the last 29 days (not today), as the gateway's meter writes them
+/// to `usage_daily`: (day, requests, prompt tokens, completion tokens), oldest first.
+async fn usage_history(app: &TestApp, tenant_id: &str) -> Vec<(String, i64, i64, i64)> {
+    use diesel::ExpressionMethods;
+    use diesel_async::RunQueryDsl;
+    use tenantgate::schema::usage_daily::dsl as u;
+    let today = chrono::Utc::now().date_naive();
+    let mut rows = Vec::new();
+    for back in (1..29_u64).rev().filter(|b| !b.is_multiple_of(3)) {
+        let day = today - chrono::Days::new(back);
+        let requests = 40 + (back as i64 * 37) % 90;
+        let (prompt, completion) = (requests * 180, requests * 95);
+        diesel::insert_into(u::usage_daily)
+            .values((
+                u::tenant_id.eq(tenant_id),
+                u::day.eq(day),
+                u::model.eq("gpt-4o-mini"),
+                u::requests.eq(requests),
+                u::chat_requests.eq(requests / 2),
+                u::retrievals.eq(requests),
+                u::prompt_tokens.eq(prompt),
+                u::completion_tokens.eq(completion),
+                u::updated_at.eq(chrono::Utc::now()),
+            ))
+            .execute(&mut app.conn().await)
+            .await
+            .expect("insert usage");
+        rows.push((day.to_string(), requests, prompt, completion));
+    }
+    rows
 }
 
 /// `GET /docs` (DESIGN §13): the OpenAPI document for people, from the gateway's own files
@@ -454,4 +554,229 @@ async fn docs_page_renders_the_operations_in_a_real_browser() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// DESIGN §10/§12 in a real browser: an org admin sees its organization's tenants only, a
+/// tenant admin its own tenant with only what it may change, a member no administration at
+/// all; the navigation offers nothing the role cannot use, and what the API refuses shows
+/// its `detail`.
+#[tokio::test(flavor = "multi_thread")]
+async fn console_shows_each_role_what_it_may_do() {
+    let mut app = TestApp::new().await;
+    let addr = app.spawn_server().await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(roles_flow(&app, &browser, &format!("http://{addr}")))
+        .catch_unwind()
+        .await;
+    browser.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn log_in(b: &Browser, base: &str, email: &str) {
+    b.goto(&format!("{base}/console")).await;
+    b.fill("#login-form input[name=email]", email).await;
+    b.fill("#login-form input[name=password]", PASSWORD).await;
+    b.click("#login-form button[type=submit]").await;
+    b.wait_text("#who", email).await;
+}
+
+async fn log_out(b: &Browser) {
+    b.click("#logout").await;
+    b.find("#login-form").await;
+}
+
+/// The `data-nav` keys and labels of the navigation, in order.
+async fn nav_of(b: &Browser) -> Vec<(String, String)> {
+    let items = b
+        .execute(
+            "return [...document.querySelectorAll('#nav a')]\
+             .map(a => [a.dataset.nav, a.textContent, a.getAttribute('href')])",
+        )
+        .await;
+    let items: Vec<(String, String, String)> = serde_json::from_value(items).expect("nav");
+    items
+        .into_iter()
+        .map(|(key, label, _)| (key, label))
+        .collect()
+}
+
+async fn list_of(b: &Browser, script: &str) -> Vec<String> {
+    serde_json::from_value(b.execute(script).await).expect("a list of strings")
+}
+
+async fn roles_flow(app: &TestApp, b: &Browser, base: &str) {
+    let world = crate::roles::world(app).await;
+    let nav = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(k, l)| (k.to_string(), l.to_string()))
+            .collect::<Vec<_>>()
+    };
+
+    // The org admin of org-a: its tenants only, and may create one there.
+    log_in(b, base, "oa@a.example.com").await;
+    b.wait_text("#who", "org admin").await;
+    b.wait_text("#tenants-table", "ta1").await;
+    assert_eq!(
+        nav_of(b).await,
+        nav(&[
+            ("tenants", "Tenants"),
+            ("users", "Users"),
+            ("usage", "Usage"),
+            ("audit", "Audit log")
+        ])
+    );
+    let api_ids: Vec<String> = app
+        .get("/admin/tenants?include_inactive=true")
+        .bearer(&world.org_admin)
+        .send()
+        .await
+        .json()
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect();
+    let shown = list_of(
+        b,
+        "return [...document.querySelectorAll('#tenants-table tr[data-tenant]')].map(r => r.dataset.tenant)",
+    )
+    .await;
+    assert_eq!(shown, api_ids);
+    let mut sorted = shown.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["ta-doomed", "ta1"]);
+    b.screenshot("console-org-admin").await;
+    // A tenant it creates is in its organization.
+    b.fill("#create-tenant input[name=id]", "ta-new").await;
+    b.fill("#create-tenant input[name=name]", "New in org A")
+        .await;
+    b.click("#create-tenant button[type=submit]").await;
+    b.wait_text(".notice", "Tenant ta-new created.").await;
+    let created = app
+        .get("/admin/tenants/ta-new")
+        .bearer(&world.superuser)
+        .send()
+        .await
+        .json();
+    assert_eq!(created["org_id"], "org-a");
+    b.click("nav a[data-nav=tenants]").await;
+    b.wait_text("#tenants-table", "ta-new").await;
+    // Another organization's tenant: the API's 404, in its words.
+    let refused = app
+        .get("/admin/tenants/tb1")
+        .bearer(&world.org_admin)
+        .send()
+        .await;
+    refused.assert_error(404, "not_found");
+    let detail = refused.json()["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    b.goto(&format!("{base}/console#/tenants/tb1")).await;
+    b.wait_text("#main .error", &detail).await;
+    // Users: only its organization's, and roles up to org admin.
+    b.click("nav a[data-nav=users]").await;
+    b.wait_text("#users-table", "u1@a.example.com").await;
+    let users = b.find("#users-table").await.text().await.expect("text");
+    assert!(!users.contains("b.example.com"), "{users}");
+    let roles = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=role] option')].map(o => o.value)",
+    )
+    .await;
+    assert_eq!(roles, ["member", "tenant_admin", "org_admin"]);
+    let tenants = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=tenant_id] option')].map(o => o.value).filter(Boolean).sort()",
+    )
+    .await;
+    assert_eq!(tenants, ["ta-doomed", "ta-new", "ta1"]);
+    // Usage: a choice among its own tenants only.
+    b.click("nav a[data-nav=usage]").await;
+    b.find("#usage-body").await;
+    let usage_tenants = list_of(
+        b,
+        "return [...document.querySelectorAll('#usage-tenant option')].map(o => o.value).sort()",
+    )
+    .await;
+    assert_eq!(usage_tenants, ["ta-doomed", "ta-new", "ta1"]);
+    log_out(b).await;
+
+    // The tenant admin of ta1: its tenant's page, name and prompt only, no tenant list.
+    log_in(b, base, "ta@a.example.com").await;
+    b.wait_text("#who", "tenant admin").await;
+    b.wait_text(".page-head h1", "Tenant ta1").await;
+    assert_eq!(
+        nav_of(b).await,
+        nav(&[
+            ("tenants", "Tenant"),
+            ("users", "Users"),
+            ("usage", "Usage"),
+            ("audit", "Audit log")
+        ])
+    );
+    let href = b
+        .execute("return document.querySelector('nav a[data-nav=tenants]').getAttribute('href')")
+        .await;
+    assert_eq!(href, json!("#/tenants/ta1"));
+    b.find("#edit-tenant textarea[name=system_prompt]").await;
+    for hidden in [
+        "#edit-tenant select[name=retriever]",
+        "#edit-tenant input[name=pinecone_api_key]",
+        "#toggle-active",
+        "a[href='#/tenants']",
+    ] {
+        assert!(!b.exists(hidden).await, "{hidden} shown to a tenant admin");
+    }
+    // What it may change, it can: the prompt.
+    b.fill(
+        "#edit-tenant textarea[name=system_prompt]",
+        "Tenant admins may edit this.",
+    )
+    .await;
+    b.click("#edit-tenant button[type=submit]").await;
+    b.wait_text(".notice", "Saved.").await;
+    let tenant = app
+        .get("/admin/tenants/ta1")
+        .bearer(&world.superuser)
+        .send()
+        .await
+        .json();
+    assert_eq!(tenant["system_prompt"], "Tenant admins may edit this.");
+    b.screenshot("console-tenant-admin").await;
+    b.click("nav a[data-nav=users]").await;
+    b.find("#create-user").await;
+    let roles = list_of(
+        b,
+        "return [...document.querySelectorAll('#create-user select[name=role] option')].map(o => o.value)",
+    )
+    .await;
+    assert_eq!(roles, ["member", "tenant_admin"]);
+    let users = b.find("#users-table").await.text().await.expect("text");
+    assert!(
+        users.contains("u1@a.example.com") && !users.contains("oa@a.example.com"),
+        "{users}"
+    );
+    // The tenant list is not for it: no creation form, only its own tenant.
+    b.goto(&format!("{base}/console#/tenants")).await;
+    b.wait_text("#tenants-table", "ta1").await;
+    assert!(!b.exists("#create-tenant").await);
+    let shown = list_of(
+        b,
+        "return [...document.querySelectorAll('#tenants-table tr[data-tenant]')].map(r => r.dataset.tenant)",
+    )
+    .await;
+    assert_eq!(shown, ["ta1"]);
+    log_out(b).await;
+
+    // A member: no administration at all, and nothing in the navigation.
+    log_in(b, base, "m@a.example.com").await;
+    b.wait_text("#main", "No administration rights").await;
+    assert!(nav_of(b).await.is_empty());
+    assert!(!b.exists("#tenants-table").await);
 }

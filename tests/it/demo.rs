@@ -16,6 +16,8 @@ struct Demo {
     base: String,
     exports: HashMap<String, String>,
     admin: (String, String),
+    /// Everything the banner printed.
+    banner: Vec<String>,
 }
 
 impl Drop for Demo {
@@ -94,6 +96,7 @@ fn start_demo(db: &TestDb) -> Demo {
         base: base.expect("base"),
         exports,
         admin: admin.expect("admin"),
+        banner: seen,
     }
 }
 
@@ -123,6 +126,48 @@ async fn post_json(
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The banner's `export` and `curl` lines, pasted into a shell as they are, all succeed.
+fn pasted_lines_run(demo: &Demo, db: &TestDb) {
+    let banner = &demo.banner;
+    let database = url::Url::parse(&db.url).expect("db url");
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.starts_with("database:") && l.ends_with(database.path())),
+        "the banner says which database it used: {banner:#?}"
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.starts_with("chat:      off") && l.contains("OPENAI_API_KEY")),
+        "the banner says how to turn chat on: {banner:#?}"
+    );
+    let exports: Vec<&String> = banner.iter().filter(|l| l.starts_with("export ")).collect();
+    assert!(exports.iter().any(|l| l.starts_with("export ADMIN_TOKEN=")));
+    let curls: Vec<&String> = banner.iter().filter(|l| l.starts_with("curl ")).collect();
+    assert!(curls.len() >= 6, "{banner:#?}");
+    for line in curls {
+        let script = format!(
+            "set -e\n{}\n{line} -o /dev/null -w '%{{http_code}}'\n",
+            exports
+                .iter()
+                .map(|l| l.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let output = Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .expect("bash");
+        let status = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            status == "200" || status == "201",
+            "pasted as printed, `{line}` answered {status}; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -203,6 +248,10 @@ async fn demo_serves_what_it_prints_and_starts_again() {
             .await
             .expect("login");
         assert_eq!(login.status().as_u16(), 200);
+
+        if run == 1 {
+            pasted_lines_run(&demo, &db);
+        }
 
         let pid = demo.child.id().to_string();
         assert!(

@@ -449,3 +449,262 @@ async fn the_ingest_command_stores_files_and_folders() {
         String::from_utf8_lossy(&unknown.stderr)
     );
 }
+
+/// A one-page PDF whose text layer holds `text` (Helvetica, WinAnsi), written with lopdf as a
+/// word processor would write it.
+pub fn pdf_with_text(text: &str) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let content = Content {
+        operations: vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("Td", vec![72.into(), 720.into()]),
+            Operation::new("Tj", vec![Object::string_literal(text)]),
+            Operation::new("ET", vec![]),
+        ],
+    };
+    let mut stream = Stream::new(dictionary! {}, content.encode().expect("encode"));
+    stream.compress().expect("compress");
+    let content_id = doc.add_object(stream);
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            "Resources" => resources_id, "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).expect("save pdf");
+    bytes
+}
+
+pub const TEA_PAGE: &str = "<!doctype html><html><head><title>Tea &amp; biscuits</title>\
+    <style>p { color: crimson }</style><script>var trackingPixel = 1;</script></head>\
+    <body><h1>Brewing</h1><p>Steep the <b>oolong</b> for three minutes.</p></body></html>";
+
+/// A `multipart/form-data` body as a browser's file input sends it: (content type, body).
+pub fn multipart_body(files: &[(&str, &str, &[u8])], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "----tenantgateFormBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (file_name, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn first_match(app: &TestApp, token: &str, query: &str) -> Value {
+    let found = app
+        .post("/search")
+        .bearer(token)
+        .json(&json!({"query": query}))
+        .send()
+        .await;
+    found.assert_status(200);
+    found.json()["matches"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_and_pdf_files_are_ingested_by_the_cli_and_found() {
+    let app = TestApp::new().await;
+    app.seed_tenant("acme", None).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("docs")).expect("mkdir");
+    std::fs::write(dir.path().join("docs/tea.html"), TEA_PAGE).expect("write");
+    std::fs::write(
+        dir.path().join("docs/manual.pdf"),
+        pdf_with_text("Calibrate the gyroscope before every flight."),
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("docs/scan.pdf"), b"%PDF-1.4 not really").expect("write");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["ingest", "--tenant", "acme", "docs"])
+        .env_clear()
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", crate::harness::SECRET_KEY)
+        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+        .current_dir(dir.path())
+        .output()
+        .expect("run ingest");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    // The unreadable PDF is named and makes the run fail; the others are stored.
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("docs/scan.pdf: not a readable PDF"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("stored 2 document(s)"), "{stdout}");
+
+    let token = app.tenant_token("acme");
+    let tea = first_match(&app, &token, "oolong").await;
+    assert_eq!(tea["id"], "tea.html");
+    assert_eq!(tea["title"], "Tea & biscuits");
+    let text = tea["text"].as_str().expect("text");
+    assert!(
+        text.contains("Steep the oolong for three minutes."),
+        "{text}"
+    );
+    for markup in ["<", "crimson", "trackingPixel"] {
+        assert!(!text.contains(markup), "{markup} in {text}");
+    }
+    let manual = first_match(&app, &token, "gyroscope").await;
+    assert_eq!(manual["id"], "manual.pdf");
+    assert_eq!(manual["title"], "manual");
+    assert!(
+        manual["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Calibrate the gyroscope before every flight.")),
+        "{manual}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_uploaded_as_a_form_are_ingested_and_found() {
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "65536")
+        .build()
+        .await;
+    app.seed_tenant("acme", None).await;
+    app.seed_tenant("globex", None).await;
+    let key = api_key_for(&app, "acme").await;
+    let pdf = pdf_with_text("Calibrate the gyroscope before every flight.");
+    let (content_type, body) = multipart_body(
+        &[
+            // Old browsers send the full path; only the name is kept.
+            ("C:\\fakepath\\tea.html", "text/html", TEA_PAGE.as_bytes()),
+            ("manual.pdf", "application/pdf", &pdf),
+            (
+                "notes.md",
+                "text/markdown",
+                b"# Field notes\n\nZeppelins moor at dawn.",
+            ),
+        ],
+        &[("id_prefix", "uploads/")],
+    );
+    let created = app
+        .post("/documents")
+        .api_key(&key)
+        .raw_body(&content_type, body)
+        .send()
+        .await;
+    created.assert_status(201);
+    assert_eq!(
+        created.json()["ids"],
+        json!(["uploads/tea.html", "uploads/manual.pdf", "uploads/notes.md"])
+    );
+
+    let token = app.tenant_token("acme");
+    let tea = first_match(&app, &token, "oolong").await;
+    assert_eq!(tea["id"], "uploads/tea.html");
+    assert_eq!(tea["source"], "uploads/tea.html");
+    assert!(!tea["text"].as_str().unwrap_or("<").contains('<'), "{tea}");
+    assert_eq!(
+        first_match(&app, &token, "gyroscope").await["id"],
+        "uploads/manual.pdf"
+    );
+    assert_eq!(
+        first_match(&app, &token, "zeppelins").await["title"],
+        "Field notes"
+    );
+    // Another tenant sees none of it.
+    let other = app.tenant_token("globex");
+    assert_eq!(first_match(&app, &other, "gyroscope").await, Value::Null);
+
+    // An unreadable file: 422 naming it, and nothing of the request is stored.
+    let (content_type, body) = multipart_body(
+        &[
+            ("good.txt", "text/plain", b"Harmless lighthouse text."),
+            ("broken.pdf", "application/pdf", b"%PDF-1.7 truncated"),
+        ],
+        &[],
+    );
+    let refused = app
+        .post("/documents")
+        .api_key(&key)
+        .raw_body(&content_type, body)
+        .send()
+        .await;
+    refused.assert_error(422, "validation_error");
+    let detail = refused.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("broken.pdf: not a readable PDF"),
+        "{detail}"
+    );
+    assert_eq!(refused.json()["errors"][0]["field"], "file");
+    assert_eq!(first_match(&app, &token, "lighthouse").await, Value::Null);
+
+    // Same limits as JSON: too large is 413; a file of another type or none at all is 422.
+    let big = "word ".repeat(20_000);
+    let (content_type, body) = multipart_body(&[("big.txt", "text/plain", big.as_bytes())], &[]);
+    app.post("/documents")
+        .api_key(&key)
+        .raw_body(&content_type, body)
+        .send()
+        .await
+        .assert_error(413, "payload_too_large");
+    let (content_type, body) =
+        multipart_body(&[("photo.png", "image/png", &[137, 80, 78, 71])], &[]);
+    let png = app
+        .post("/documents")
+        .api_key(&key)
+        .raw_body(&content_type, body)
+        .send()
+        .await;
+    png.assert_error(422, "validation_error");
+    assert!(
+        png.text()
+            .contains("photo.png: not a .txt, .md, .html or .pdf file"),
+        "{}",
+        png.text()
+    );
+    let (content_type, body) = multipart_body(&[], &[("id_prefix", "x/")]);
+    app.post("/documents")
+        .api_key(&key)
+        .raw_body(&content_type, body)
+        .send()
+        .await
+        .assert_error(422, "validation_error");
+    // A frontend user's token may search, not upload.
+    let (content_type, body) = multipart_body(&[("x.txt", "text/plain", b"text")], &[]);
+    app.post("/documents")
+        .bearer(&token)
+        .raw_body(&content_type, body)
+        .send()
+        .await
+        .assert_error(403, "forbidden");
+}

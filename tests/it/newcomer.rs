@@ -359,7 +359,7 @@ async fn ingest_names_skipped_files_and_ids_follow_the_folder() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("skipped docs/picture.png: not a .txt or .md file"),
+        stderr.contains("skipped docs/picture.png: not a .txt, .md, .html or .pdf file"),
         "{stderr}"
     );
     assert!(stderr.contains("1 file(s) were skipped"), "{stderr}");
@@ -399,5 +399,123 @@ async fn ingest_names_skipped_files_and_ids_follow_the_folder() {
             "handbook/sub/notes.txt",
             "sub/notes.txt"
         ]
+    );
+}
+
+/// `tenantgate migrate` on a server without the database makes it and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_creates_a_missing_database() {
+    let app = TestApp::new().await;
+    let mut missing = url::Url::parse(&app.db.url).expect("db url");
+    let name = format!("{}_fresh", missing.path().trim_start_matches('/'));
+    missing.set_path(&format!("/{name}"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run_in(dir.path(), missing.as_str(), &["migrate"]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    let drop_it = format!("DROP DATABASE IF EXISTS \"{name}\"");
+    let (client, connection) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let created = output.status.success() && out.contains(&format!("created database {name}"));
+    let migrated = out.contains("new migration(s)");
+    let _ = client.batch_execute(&drop_it).await;
+    assert!(
+        created && migrated,
+        "stdout: {out}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Start-up says what is in effect; a refused CORS origin is logged at debug; `pretty` logs
+/// written to a pipe carry no colour codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_its_settings_and_refused_origins_without_colour_in_a_pipe() {
+    use std::io::BufRead;
+    let app = TestApp::new().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.db.url)
+        .env("SECRET_KEY", crate::harness::SECRET_KEY)
+        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "pretty")
+        .env("RUST_LOG", "tenantgate=debug,info")
+        .env("BACKEND_CORS_ORIGINS", "https://app.example.com")
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let address = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = received.recv_timeout(left).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("serve did not start: {seen:#?}")
+        });
+        seen.push(line.clone());
+        let plain: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(rest) = plain.split("address=").nth(1)
+            && plain.contains("tenantgate listening")
+        {
+            break rest.split(' ').next().unwrap_or_default().to_owned();
+        }
+    };
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("http://{address}/tenant"))
+        .header("Origin", "https://evil.example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.iter().any(|l| l.contains("https://evil.example.com")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = seen.join("\n");
+    assert!(!log.contains('\u{1b}'), "colour codes in a pipe: {log}");
+    let settings = seen
+        .iter()
+        .find(|l| l.contains("settings in effect"))
+        .unwrap_or_else(|| panic!("no settings line: {log}"));
+    assert!(
+        settings.contains("https://app.example.com")
+            && settings.contains("http://127.0.0.1:9/v1")
+            && settings.contains("llm_configured=false"),
+        "{settings}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("https://evil.example.com") && l.contains("BACKEND_CORS_ORIGINS")),
+        "the refused origin is logged: {log}"
     );
 }

@@ -144,3 +144,70 @@ async fn a_tenant_searches_in_its_own_language() {
         .json();
     assert_eq!(shown["search_language"], "german");
 }
+
+/// `tenantgate tenants create|update --search-language` set what the admin API sets; a name
+/// not in the list is refused naming the flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_sets_a_tenants_search_language() {
+    use crate::harness::cli;
+    let app = TestApp::new().await;
+    let url = app.db.url.clone();
+    let out = cli::ok(
+        &url,
+        &[
+            "tenants",
+            "create",
+            "--id",
+            "berlin",
+            "--name",
+            "Berlin",
+            "--search-language",
+            "german",
+        ],
+        "",
+    );
+    assert!(out.contains(r#""search_language": "german""#), "{out}");
+    cli::ok(
+        &url,
+        &["tenants", "create", "--id", "madrid", "--name", "Madrid"],
+        "",
+    );
+    let out = cli::ok(
+        &url,
+        &[
+            "tenants",
+            "update",
+            "madrid",
+            "--search-language",
+            "spanish",
+        ],
+        "",
+    );
+    assert!(out.contains(r#""search_language": "spanish""#), "{out}");
+    let refused = cli::run(
+        &url,
+        &[
+            "tenants",
+            "update",
+            "madrid",
+            "--search-language",
+            "klingon",
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--search-language"), "{stderr}");
+    // The change is what the retriever uses: Spanish stemming finds "casas" from "casa".
+    let key = api_key_for(&app, "madrid").await;
+    ingest(
+        &app,
+        &key,
+        json!([{"id": "casas", "text": "Las casas de la ciudad son viejas."}]),
+    )
+    .await;
+    assert_eq!(
+        search(&app, &app.tenant_token("madrid"), "casa").await,
+        ["casas"]
+    );
+}

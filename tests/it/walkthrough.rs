@@ -290,6 +290,15 @@ async fn the_deployers_walkthrough_runs_as_written() {
             body["access_token"].as_str().expect("token").to_owned()
         }
     };
+    // Before the promotion the user is refused, which warms the gateway's view of them.
+    let before = login(email).await;
+    let refused = http
+        .get(format!("{base}/admin/tenants/"))
+        .bearer_auth(&before)
+        .send()
+        .await
+        .expect("list before promotion");
+    assert_eq!(refused.status(), 403);
     let (client, connection) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls)
         .await
         .expect("psql");
@@ -302,8 +311,28 @@ async fn the_deployers_walkthrough_runs_as_written() {
         .await
         .expect("promote");
 
-    // Step 4: log in, create the tenant with the exact body.
-    let admin = login(email).await;
+    // The promotion takes effect within a second, not after a cache's lifetime.
+    let promoted_at = std::time::Instant::now();
+    let admin = loop {
+        let admin = login(email).await;
+        let status = http
+            .get(format!("{base}/admin/tenants/"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("list after promotion")
+            .status();
+        if status == 200 {
+            break admin;
+        }
+        assert!(
+            promoted_at.elapsed() < std::time::Duration::from_secs(1),
+            "the psql promotion had not taken effect after a second ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    // Step 4: create the tenant with the exact body.
     let created = http
         .post(format!("{base}/admin/tenants/"))
         .bearer_auth(&admin)

@@ -8,7 +8,10 @@
 //! on a machine without them, `start` returns `None` (the test says so and passes) unless
 //! `CI` is set, where a missing browser fails the test.
 //!
-//! Screenshots go to `target/screenshots/<name>.png`.
+//! Screenshots go to `target/screenshots/<name>.png`. The few the README shows are taken with
+//! `screenshot_for_docs`, which also writes `docs/img/<name>.png` when
+//! `UPDATE_DOCS_SCREENSHOTS=1` is set (how the committed pictures are made; never in CI, so a
+//! test run does not change the work tree).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -195,6 +198,17 @@ impl Browser {
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Like `screenshot`; with `UPDATE_DOCS_SCREENSHOTS=1`, also replaces `docs/img/<name>.png`.
+    pub async fn screenshot_for_docs(&self, name: &str) -> PathBuf {
+        let path = self.screenshot(name).await;
+        if std::env::var("UPDATE_DOCS_SCREENSHOTS").as_deref() == Ok("1") {
+            let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/img");
+            std::fs::create_dir_all(&docs).expect("docs/img");
+            std::fs::copy(&path, docs.join(format!("{name}.png"))).expect("copy screenshot");
+        }
         path
     }
 
