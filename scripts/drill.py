@@ -164,6 +164,9 @@ class Fleet:
             "USAGE_FLUSH_SECONDS": "1",
             "LOGIN_MAX_FAILURES": "1000",
             "TRUSTED_PROXY_HOPS": "1",
+            # SIGTERM: /ready fails for a second while requests are still served, so haproxy
+            # (fall 2 x inter 250ms) takes the replica out before it stops accepting.
+            "SHUTDOWN_DRAIN_SECONDS": "1",
         }
         return env
 
@@ -451,6 +454,14 @@ def drill(fleet):
     check("in-flight request on the SIGTERM'd replica", "answered 201",
           in_flight.get("status", "no answer"), "201" in in_flight.get("status", ""))
     check("SIGTERM'd replica exits", "exit code 0", term_rc, term_rc == 0)
+    # The last time haproxy took replica 1 out (the PgBouncer restart took it out before): by
+    # its failing /ready ("Layer7 wrong status"), not by a refused connection.
+    with open(os.path.join(fleet.work, "haproxy.log"), errors="replace") as f:
+        downs = [line.split("reason: ", 1)[-1].split(",")[0] for line in f
+                 if line.startswith("Server replicas/r1 is DOWN")]
+    check("SIGTERM'd replica taken out by its /ready", "haproxy: Layer7 wrong status",
+          downs[-1] if downs else "never marked down",
+          bool(downs) and downs[-1].startswith("Layer7 wrong status"))
 
     # 7. Usage totals equal the requests answered: `hooli`'s answers went to replica 0 (alive,
     #    flushes when the usage route is read) and replica 1 (SIGTERM'd, flushed on exit).

@@ -30,6 +30,7 @@
 //! | `LOG_LEVEL` / `RUST_LOG` / `LOG_FORMAT` | info / - / pretty | logging |
 //! | `TENANT_CACHE_TTL_SECONDS` / `TENANT_CACHE_CAPACITY` | 60 / 10000 | tenant cache |
 //! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
+//! | `SHUTDOWN_DRAIN_SECONDS` | 0 | after SIGTERM, `/ready` answers 503 and requests are still served this long (0–600) |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
@@ -91,6 +92,15 @@ pub enum PoolMode {
     /// A transaction pooler (PgBouncer `pool_mode = transaction`): no named prepared
     /// statements survive a `Sync`, so none are used (`db::unnamed_statements`).
     Transaction,
+}
+
+fn shutdown_drain(env: &dyn Env) -> Result<Duration, ConfigError> {
+    const NAME: &str = "SHUTDOWN_DRAIN_SECONDS";
+    let secs: u64 = parse_or(env, NAME, 0, "a whole number of seconds")?;
+    if secs > 600 {
+        return Err(ConfigError::new(NAME, "must be at most 600"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl DatabaseConfig {
@@ -222,6 +232,9 @@ pub struct Config {
     pub tenant_cache_ttl: Duration,
     pub tenant_cache_capacity: u64,
     pub request_timeout: Duration,
+    /// After the stop signal: `/ready` fails and new requests are still served this long, so a
+    /// load balancer takes the replica out before it stops accepting.
+    pub shutdown_drain: Duration,
     pub max_body_bytes: usize,
     pub default_system_prompt: String,
     pub login_max_failures: u32,
@@ -617,6 +630,7 @@ impl Config {
             tenant_cache_ttl: positive_seconds(env, "TENANT_CACHE_TTL_SECONDS", 60)?,
             tenant_cache_capacity,
             request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
+            shutdown_drain: shutdown_drain(env)?,
             max_body_bytes,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
@@ -669,6 +683,18 @@ mod tests {
         assert_eq!(
             error_of(&[("CONSOLE_ENABLED", "maybe")]),
             "CONSOLE_ENABLED must be true or false; got \"maybe\""
+        );
+    }
+
+    #[test]
+    fn shutdown_drain_is_off_by_default_and_bounded() {
+        let config = Config::from_env(&env(&[])).expect("defaults");
+        assert_eq!(config.shutdown_drain, Duration::ZERO);
+        let set = Config::from_env(&env(&[("SHUTDOWN_DRAIN_SECONDS", "5")])).expect("5");
+        assert_eq!(set.shutdown_drain, Duration::from_secs(5));
+        assert_eq!(
+            error_of(&[("SHUTDOWN_DRAIN_SECONDS", "601")]),
+            "SHUTDOWN_DRAIN_SECONDS must be at most 600"
         );
     }
 

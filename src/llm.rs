@@ -286,13 +286,35 @@ impl<'a> Llm<'a> {
     /// Sends a serialized chat completion request and waits, at most the upstream timeout, for
     /// the response's status and headers. A non-2xx answer becomes an error; a 2xx response is
     /// returned with its body unread (streamed or not, as the caller asked).
+    ///
+    /// Timed (until the status and headers arrive) and counted as `llm` in `/metrics`.
     pub async fn send(&self, body: Vec<u8>) -> AppResult<reqwest::Response> {
+        use crate::metrics::{Upstream, UpstreamFailure, upstream_call};
         let request = self.request(body)?;
-        let response = tokio::time::timeout(self.timeout(), request.send())
-            .await
-            .map_err(|_| self.timed_out())?
-            .map_err(|e| self.transport_error(e))?;
+        let started = std::time::Instant::now();
+        let response = match tokio::time::timeout(self.timeout(), request.send()).await {
+            Err(_) => {
+                upstream_call(
+                    Upstream::Llm,
+                    started.elapsed(),
+                    Some(UpstreamFailure::Timeout),
+                );
+                return Err(self.timed_out());
+            }
+            Ok(Err(e)) => {
+                let kind = if e.is_timeout() {
+                    UpstreamFailure::Timeout
+                } else {
+                    UpstreamFailure::Unreachable
+                };
+                upstream_call(Upstream::Llm, started.elapsed(), Some(kind));
+                return Err(self.transport_error(e));
+            }
+            Ok(Ok(response)) => response,
+        };
         let status = response.status();
+        let failure = (!status.is_success()).then_some(UpstreamFailure::Status);
+        upstream_call(Upstream::Llm, started.elapsed(), failure);
         if status.is_success() {
             return Ok(response);
         }

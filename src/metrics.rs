@@ -13,6 +13,7 @@
 //! labels from these helpers or from a `&'static str` of their own.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, StatusCode};
@@ -62,6 +63,84 @@ pub fn route_label(matched: Option<&MatchedPath>) -> String {
 /// The status code as a label.
 pub fn status_label(status: StatusCode) -> String {
     status.as_str().to_owned()
+}
+
+/// The upstreams the gateway calls: the fixed set of `upstream` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upstream {
+    /// The OpenAI-compatible chat completions API (`OPENAI_BASE_URL`).
+    Llm,
+    /// The embeddings API (`OPENAI_BASE_URL` + `/embeddings`).
+    Embeddings,
+    /// Pinecone: the data plane and the control plane's describe-index.
+    Pinecone,
+}
+
+impl Upstream {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Llm => "llm",
+            Self::Embeddings => "embeddings",
+            Self::Pinecone => "pinecone",
+        }
+    }
+}
+
+/// Why an upstream call failed: the fixed set of `kind` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// No answer within the upstream timeout.
+    Timeout,
+    /// Connection refused, reset, DNS, TLS.
+    Unreachable,
+    /// A non-2xx answer.
+    Status,
+    /// A 2xx answer whose body could not be read or parsed.
+    Unreadable,
+}
+
+impl UpstreamFailure {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Status => "status",
+            Self::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One call to an upstream (retries included): its latency as the caller saw it, and its
+/// failure if it failed.
+pub fn upstream_call(upstream: Upstream, elapsed: Duration, failure: Option<UpstreamFailure>) {
+    metrics::histogram!("upstream_request_duration_seconds", "upstream" => upstream.label())
+        .record(elapsed.as_secs_f64());
+    if let Some(failure) = failure {
+        metrics::counter!(
+            "upstream_errors_total",
+            "upstream" => upstream.label(),
+            "kind" => failure.label()
+        )
+        .increment(1);
+    }
+}
+
+/// A tenant-cache lookup: answered from memory (`hit`, inactive and unknown ids included) or
+/// loaded from the database (`miss`).
+pub fn tenant_cache(hit: bool) {
+    if hit {
+        metrics::counter!("tenant_cache_hits_total").increment(1);
+    } else {
+        metrics::counter!("tenant_cache_misses_total").increment(1);
+    }
+}
+
+/// The database pool right now, set when `/metrics` is scraped (a gauge read at scrape time
+/// costs the request path nothing).
+pub fn database_pool(in_use: usize, idle: usize, max_size: usize) {
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("db_pool_max_size").set(max_size as f64);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT (requests in
-//! flight finish; the process then exits 0).
+//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
+//! `SHUTDOWN_DRAIN_SECONDS` (`/ready` fails, requests are still served), stop accepting, let the
+//! requests in flight finish, write the usage counts; the process then exits 0.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -33,6 +35,23 @@ pub async fn serve_on(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    // Drain first: a replica that closed its listener at once would refuse the requests a load
+    // balancer still sends it until its health checks notice; failing `/ready` while still
+    // serving lets the balancer route away without a single refused connection.
+    let drain = state.config.shutdown_drain;
+    let drain_state = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        if !drain.is_zero() {
+            drain_state.draining.store(true, Ordering::Release);
+            tracing::info!(
+                seconds = drain.as_secs(),
+                "draining: /ready answers 503, requests are still served"
+            );
+            tokio::time::sleep(drain).await;
+        }
+        tracing::info!("no longer accepting connections; finishing requests in flight");
+    };
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -72,7 +91,7 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    tracing::info!("shutdown signal received");
 }
 
 /// What a deployer checks first when a browser or a chat call fails: the settings in effect,

@@ -28,6 +28,8 @@ pub struct Inner {
     pub login_throttle: LoginThrottle,
     pub limiter: crate::limits::Limiter,
     pub usage: Arc<crate::usage::Usage>,
+    /// Set once the stop signal has come: `/ready` answers 503 while the replica drains.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl Deref for AppState {
@@ -81,6 +83,7 @@ impl AppState {
             api_keys,
             superusers,
             login_throttle,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })))
     }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::upstream;
 use crate::config::LlmConfig;
 use crate::errors::{AppError, AppResult};
+use crate::metrics::Upstream;
 
 /// Inputs per request: far below the API's limit (2048), small enough for a quick answer.
 const BATCH: usize = 128;
@@ -76,14 +77,15 @@ impl Embeddings {
             model: &self.model,
             input: inputs,
         };
-        let response: EmbeddingResponse = upstream::call_json(SERVICE, self.timeout, || {
-            let request = self.http.post(&self.url).json(&body);
-            match &self.authorization {
-                Some(value) => request.header(AUTHORIZATION, value.clone()),
-                None => request,
-            }
-        })
-        .await?;
+        let response: EmbeddingResponse =
+            upstream::call_json(Upstream::Embeddings, SERVICE, self.timeout, || {
+                let request = self.http.post(&self.url).json(&body);
+                match &self.authorization {
+                    Some(value) => request.header(AUTHORIZATION, value.clone()),
+                    None => request,
+                }
+            })
+            .await?;
         let mut data = response.data;
         if data.len() != inputs.len() {
             return Err(AppError::Upstream(format!(

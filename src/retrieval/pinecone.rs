@@ -31,6 +31,7 @@ use super::embeddings::Embeddings;
 use super::store::DocumentStore;
 use super::{ChunkedDocument, DocumentSummary, Passage, RetrievalDeps, Retriever, upstream};
 use crate::errors::{AppError, AppResult};
+use crate::metrics::Upstream;
 use crate::models::tenant::RetrieverKind;
 use crate::tenants::PineconeSettings;
 
@@ -248,11 +249,13 @@ impl PineconeRetriever {
                 let found = host
                     .get_or_try_init(|| async {
                         let key = self.api_key()?;
-                        let description: IndexDescription =
-                            upstream::call_json("the Pinecone control plane", self.timeout, || {
-                                self.request(reqwest::Method::GET, url, key)
-                            })
-                            .await?;
+                        let description: IndexDescription = upstream::call_json(
+                            Upstream::Pinecone,
+                            "the Pinecone control plane",
+                            self.timeout,
+                            || self.request(reqwest::Method::GET, url, key),
+                        )
+                        .await?;
                         if description.host.trim().is_empty() {
                             return Err(AppError::Upstream(
                                 "the Pinecone control plane returned no host for the index".into(),
@@ -273,7 +276,7 @@ impl PineconeRetriever {
     ) -> AppResult<T> {
         let key = self.api_key()?;
         let url = format!("{}{path}", self.host().await?);
-        upstream::call_json(SERVICE, self.timeout, || {
+        upstream::call_json(Upstream::Pinecone, SERVICE, self.timeout, || {
             self.request(reqwest::Method::POST, &url, key).json(body)
         })
         .await

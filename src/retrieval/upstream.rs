@@ -10,12 +10,13 @@
 //! the service and what happened (HTTP status, "did not answer within 1s"); never a URL's
 //! credentials, a header or the upstream's body, which is logged (redacted, truncated) instead.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use serde::de::DeserializeOwned;
 
 use crate::errors::AppError;
+use crate::metrics::{Upstream, UpstreamFailure};
 
 const RETRIES: usize = 2;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -31,6 +32,15 @@ enum Failure {
 }
 
 impl Failure {
+    fn kind(&self) -> UpstreamFailure {
+        match self {
+            Self::Timeout => UpstreamFailure::Timeout,
+            Self::Unreachable => UpstreamFailure::Unreachable,
+            Self::Status(_) => UpstreamFailure::Status,
+            Self::Unreadable => UpstreamFailure::Unreadable,
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             Self::Unreachable => true,
@@ -104,18 +114,21 @@ async fn attempt<T: DeserializeOwned>(
         .map_err(|e| classify(service, &e))
 }
 
-/// Sends the request `make` builds (again for each retry) and reads a JSON answer.
+/// Sends the request `make` builds (again for each retry) and reads a JSON answer. The call,
+/// retries included, is timed and counted under `upstream` in `/metrics`.
 pub(crate) async fn call_json<T: DeserializeOwned>(
+    upstream: Upstream,
     service: &str,
     timeout: Duration,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<T, AppError> {
+    let started = Instant::now();
     let backoff = ExponentialBuilder::default()
         .with_min_delay(FIRST_BACKOFF)
         .with_max_delay(MAX_BACKOFF)
         .with_max_times(RETRIES)
         .with_jitter();
-    (|| attempt::<T>(service, make(), timeout))
+    let result = (|| attempt::<T>(service, make(), timeout))
         .retry(backoff)
         .when(Failure::retryable)
         .notify(|failure, wait| {
@@ -130,6 +143,11 @@ pub(crate) async fn call_json<T: DeserializeOwned>(
                 tracing::debug!(service, ?wait, "retrying upstream call");
             }
         })
-        .await
-        .map_err(|failure| failure.into_error(service, timeout))
+        .await;
+    crate::metrics::upstream_call(
+        upstream,
+        started.elapsed(),
+        result.as_ref().err().map(Failure::kind),
+    );
+    result.map_err(|failure| failure.into_error(service, timeout))
 }

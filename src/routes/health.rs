@@ -23,12 +23,16 @@ pub async fn health() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-/// Readiness: 200 when the database answers within two seconds, 503 `unavailable` otherwise.
+/// Readiness: 200 when the database answers within two seconds, 503 `unavailable` otherwise,
+/// and 503 while the replica drains after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
 #[utoipa::path(get, path = "/ready", tag = "probes", responses(
     (status = 200, body = Status),
     (status = 503, body = crate::errors::ErrorBody),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return AppError::Unavailable.into_response();
+    }
     if crate::db::ping(&state.pool, Duration::from_secs(2)).await {
         Json(Status { status: "ready" }).into_response()
     } else {
@@ -36,9 +40,16 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus exposition of the request counters and latencies.
+/// Prometheus exposition of the request counters and latencies, the pool's state, the tenant
+/// cache, upstream calls, refused requests and Redis fallbacks.
 #[utoipa::path(get, path = "/metrics", tag = "probes", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics() -> Response {
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let pool = state.pool.status();
+    crate::metrics::database_pool(
+        pool.size.saturating_sub(pool.available),
+        pool.available,
+        pool.max_size,
+    );
     let body = crate::metrics::render();
     (
         StatusCode::OK,

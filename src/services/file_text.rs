@@ -145,7 +145,31 @@ fn pdf_text(bytes: &[u8]) -> Result<FileText, String> {
     if text.trim().is_empty() {
         return Err("a PDF without a text layer (a scan? run OCR on it first)".into());
     }
-    Ok(FileText { text, title: None })
+    Ok(FileText {
+        text: unligature(&text),
+        title: None,
+    })
+}
+
+/// Typesetters (LaTeX, Chromium, word processors) write `office` with the single glyph `ﬃ`;
+/// as text it would never match what a person types, so the Latin ligatures are spelled out.
+fn unligature(text: &str) -> String {
+    if !text.chars().any(|c| ('\u{FB00}'..='\u{FB06}').contains(&c)) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{FB00}' => out.push_str("ff"),
+            '\u{FB01}' => out.push_str("fi"),
+            '\u{FB02}' => out.push_str("fl"),
+            '\u{FB03}' => out.push_str("ffi"),
+            '\u{FB04}' => out.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => out.push_str("st"),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -179,6 +203,15 @@ mod tests {
             assert!(!file.text.contains(markup), "{markup} in {}", file.text);
         }
         assert_eq!(file.title.as_deref(), Some("Tea & biscuits"));
+    }
+
+    #[test]
+    fn ligatures_are_spelled_out() {
+        assert_eq!(
+            unligature("the \u{FB01}rst \u{FB02}u\u{FB00}y o\u{FB03}ce"),
+            "the first fluffy office"
+        );
+        assert_eq!(unligature("plain"), "plain");
     }
 
     #[test]

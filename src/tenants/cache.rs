@@ -97,11 +97,18 @@ impl TenantCache {
         }
         if let Some(entry) = self.entries.get(id).await {
             match entry {
-                Some(ctx) if !self.is_outdated(&ctx) => return Ok(ctx),
-                None => return Err(AppError::TenantUnavailable),
+                Some(ctx) if !self.is_outdated(&ctx) => {
+                    crate::metrics::tenant_cache(true);
+                    return Ok(ctx);
+                }
+                None => {
+                    crate::metrics::tenant_cache(true);
+                    return Err(AppError::TenantUnavailable);
+                }
                 Some(_) => self.entries.invalidate(id).await,
             }
         }
+        crate::metrics::tenant_cache(false);
         let key = TenantId::parse(id).map_err(AppError::internal)?;
         let loader = self.loader.clone();
         let announced = self.announced.clone();

@@ -545,6 +545,15 @@ async fn html_and_pdf_files_are_ingested_by_the_cli_and_found() {
         pdf_with_text("Calibrate the gyroscope before every flight."),
     )
     .expect("write");
+    // A PDF as a browser prints it (CID fonts with a ToUnicode map, ligature glyphs).
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ferry-timetable.pdf"
+        ),
+        dir.path().join("docs/ferry-timetable.pdf"),
+    )
+    .expect("copy fixture");
     std::fs::write(dir.path().join("docs/scan.pdf"), b"%PDF-1.4 not really").expect("write");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
         .args(["ingest", "--tenant", "acme", "docs"])
@@ -565,7 +574,7 @@ async fn html_and_pdf_files_are_ingested_by_the_cli_and_found() {
         stderr.contains("docs/scan.pdf: not a readable PDF"),
         "{stderr}"
     );
-    assert!(stdout.contains("stored 2 document(s)"), "{stdout}");
+    assert!(stdout.contains("stored 3 document(s)"), "{stdout}");
 
     let token = app.tenant_token("acme");
     let tea = first_match(&app, &token, "oolong").await;
@@ -579,6 +588,15 @@ async fn html_and_pdf_files_are_ingested_by_the_cli_and_found() {
     for markup in ["<", "crimson", "trackingPixel"] {
         assert!(!text.contains(markup), "{markup} in {text}");
     }
+    // "office" is typeset with the ﬃ ligature: spelled out, it is found as typed.
+    let ferry = first_match(&app, &token, "fluffy office").await;
+    assert_eq!(ferry["id"], "ferry-timetable.pdf");
+    assert!(
+        ferry["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("The first boat leaves at dawn")),
+        "{ferry}"
+    );
     let manual = first_match(&app, &token, "gyroscope").await;
     assert_eq!(manual["id"], "manual.pdf");
     assert_eq!(manual["title"], "manual");

@@ -335,6 +335,60 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_ready_fails_while_requests_are_still_served() {
+    let db = TestDb::new().await;
+    let (mut child, addr) = spawn_serve(&db, &[("SHUTDOWN_DRAIN_SECONDS", "2")]);
+    wait_ready(&addr).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let signalled = Instant::now();
+    // During the drain, on new connections: readiness fails, everything else is answered.
+    let deadline = signalled + Duration::from_secs(1);
+    let mut ready_503 = false;
+    while Instant::now() < deadline {
+        let ready = client
+            .get(format!("http://{addr}/ready"))
+            .send()
+            .await
+            .expect("still accepting during the drain");
+        if ready.status() == 503 {
+            let body: serde_json::Value = ready.json().await.expect("json");
+            assert_eq!(body["code"], "unavailable");
+            ready_503 = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ready_503, "/ready answers 503 once draining");
+    let health = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .expect("still accepting during the drain");
+    assert_eq!(health.status(), 200);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "exit code after the drain");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "stopped before the drain was over: {:?}",
+        signalled.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ready_follows_the_database() {
     let db = TestDb::new().await;
     let outage = Outage::start().await;

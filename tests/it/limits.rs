@@ -12,7 +12,7 @@ const REDIS: &str = "redis://127.0.0.1:6379";
 
 /// Keeps a test's requests inside one minute of the counter (a window that turns mid-test
 /// would let part of the previous minute decay).
-async fn avoid_minute_boundary() {
+pub(crate) async fn avoid_minute_boundary() {
     let ms = tenantgate::limits::window::split(
         u64::try_from(
             std::time::SystemTime::now()

@@ -17,6 +17,7 @@ mod impersonation;
 mod input_edge;
 mod key_rotation;
 mod limits;
+mod metrics;
 mod newcomer;
 mod openai;
 mod openapi;

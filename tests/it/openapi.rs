@@ -270,3 +270,22 @@ async fn routes_list_matches_the_router() {
         }
     }
 }
+
+/// `POST /documents` is described with both bodies: JSON documents and the file upload form.
+#[tokio::test(flavor = "multi_thread")]
+async fn document_uploads_are_described() {
+    let app = TestApp::new().await;
+    let doc = app.get("/openapi.json").send().await.json();
+    let content = &doc["paths"]["/documents"]["post"]["requestBody"]["content"];
+    assert!(
+        content["application/json"]["schema"].is_object(),
+        "{content}"
+    );
+    let form = &content["multipart/form-data"]["schema"]["$ref"];
+    assert_eq!(form, "#/components/schemas/UploadForm", "{content}");
+    let fields = &doc["components"]["schemas"]["UploadForm"]["properties"];
+    assert!(
+        fields["file"].is_object() && fields["id_prefix"].is_object(),
+        "{fields}"
+    );
+}

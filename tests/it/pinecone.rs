@@ -292,14 +292,14 @@ fn pinecone_handler(
     }
 }
 
-struct Setup {
-    app: TestApp,
-    pinecone: StandIn,
-    openai: StandIn,
-    admin: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) pinecone: StandIn,
+    pub(crate) openai: StandIn,
+    pub(crate) admin: String,
 }
 
-async fn setup(extra_env: &[(&str, &str)]) -> Setup {
+pub(crate) async fn setup(extra_env: &[(&str, &str)]) -> Setup {
     let pinecone = StandIn::pinecone().await;
     let openai = StandIn::embeddings().await;
     let mut builder = TestApp::builder()
@@ -326,7 +326,7 @@ fn pinecone_key(tenant: &str) -> String {
 
 impl Setup {
     /// A Pinecone tenant on the stand-in's host (a full http URL), with its own key and namespace.
-    async fn tenant(&self, id: &str) -> String {
+    pub(crate) async fn tenant(&self, id: &str) -> String {
         self.app
             .create_tenant(
                 &self.admin,
