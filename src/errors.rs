@@ -229,6 +229,9 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 let what = match info.constraint_name() {
                     Some("tenants_pkey") => "a tenant with this id already exists",
+                    Some("tenants_id_lower_key") => {
+                        "a tenant with this id in another case already exists"
+                    }
                     Some("users_email_key") => "a user with this email already exists",
                     Some("documents_pkey") => "a document with this id already exists",
                     _ => "a record with these values already exists",
