@@ -14,7 +14,7 @@
 //! | `SECRET_KEY` | required | 64 hex characters: the AES-256-GCM key for tenant secrets |
 //! | `SECRET_KEY_PREVIOUS` | none | comma-separated older keys, still accepted for decryption |
 //! | `JWT_SECRET_KEY` | required for HS* | HMAC secret, used as the raw string's bytes |
-//! | `ALGORITHM` | HS256 | HS256/HS384/HS512, RS256, ES256 |
+//! | `ALGORITHM` | HS256 | HS256/HS384/HS512, RS256, ES256, or a comma list; only these are accepted |
 //! | `JWT_PUBLIC_KEY` / `JWKS_URL` | none | verification key for RS256/ES256 |
 //! | `JWT_ISSUER` / `JWT_AUDIENCE` | none | required `iss` / `aud` when set |
 //! | `JWT_LEEWAY_SECONDS` | 30 | clock skew allowed on `exp` / `nbf` |
@@ -32,8 +32,15 @@
 //! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
 //! | `SHUTDOWN_DRAIN_SECONDS` | 0 | after SIGTERM, `/ready` answers 503 and requests are still served this long (0–600) |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
+//! | `HEADER_READ_TIMEOUT_SECONDS` | 10 | a request's headers must be complete this long after the server starts waiting for them (from accept, or from the previous response on a kept-alive connection: it is also the idle keep-alive timeout); then the connection is closed |
+//! | `BODY_READ_TIMEOUT_SECONDS` | 30 | a request's body must be complete this long after the handler starts reading it; else 408 and the connection is closed |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
-//! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | login throttling |
+//! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | failed logins per (email, address) pair and window |
+//! | `LOGIN_MAX_FAILURES_PER_ADDRESS` | 20 × `LOGIN_MAX_FAILURES` | failed logins per client address (any email) |
+//! | `LOGIN_MAX_FAILURES_PER_EMAIL` | 10 × `LOGIN_MAX_FAILURES` | failed logins per email (any address) |
+//! | `TRUSTED_PROXY_HOPS` | 0 | proxies appending to `X-Forwarded-For`; 0 ignores it (client = TCP peer) |
+//! | `PASSWORD_HASH_CONCURRENCY` | CPU count | password checks running at once |
+//! | `PASSWORD_HASH_QUEUE` | 8 × concurrency | password checks waiting; more answer 429 |
 //! | `CHAT_HISTORY_MESSAGES` | 20 | stored messages of a conversation sent with each `/chat` turn |
 //! | `CONVERSATION_RETENTION_DAYS` | keep | conversations idle longer are deleted by a daily task |
 //! | `TENANT_REQUESTS_PER_MINUTE` | unlimited | request limit of tenants without their own |
@@ -143,7 +150,10 @@ pub enum JwtKeySource {
 
 #[derive(Clone)]
 pub struct JwtConfig {
+    /// The first of `ALGORITHM`: what issued tokens are signed with.
     pub algorithm: jsonwebtoken::Algorithm,
+    /// Every algorithm of `ALGORITHM` (a comma list): the only ones a token may use.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
     pub key: JwtKeySource,
     pub issuer: Option<String>,
     pub audience: Option<String>,
@@ -236,9 +246,21 @@ pub struct Config {
     /// load balancer takes the replica out before it stops accepting.
     pub shutdown_drain: Duration,
     pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `server`).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECONDS` (see `middleware::body_read_timeout`).
+    pub body_read_timeout: Duration,
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
+    pub login_max_failures_per_address: u32,
+    pub login_max_failures_per_email: u32,
+    /// `TRUSTED_PROXY_HOPS`: how many of the rightmost `X-Forwarded-For` entries our own
+    /// proxies wrote (see `client_address`).
+    pub trusted_proxy_hops: usize,
+    /// Password checks (argon2) running at once, and waiting, before logins answer 429.
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue: usize,
     /// How many stored messages of a conversation go upstream with each turn (1–1000).
     pub chat_history_messages: i64,
     /// Conversations not updated for this long are deleted; `None` keeps them.
@@ -400,19 +422,41 @@ impl LogConfig {
 impl JwtConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         use jsonwebtoken::Algorithm::*;
-        let algorithm = match get(env, "ALGORITHM").as_deref().unwrap_or("HS256") {
-            "HS256" => HS256,
-            "HS384" => HS384,
-            "HS512" => HS512,
-            "RS256" => RS256,
-            "ES256" => ES256,
-            other => {
-                return Err(ConfigError::new(
-                    "ALGORITHM",
-                    format!("must be one of HS256, HS384, HS512, RS256, ES256; got {other:?}"),
-                ));
+        let raw = get(env, "ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
+        let mut algorithms = Vec::new();
+        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let algorithm = match name {
+                "HS256" => HS256,
+                "HS384" => HS384,
+                "HS512" => HS512,
+                "RS256" => RS256,
+                "ES256" => ES256,
+                other => {
+                    return Err(ConfigError::new(
+                        "ALGORITHM",
+                        format!(
+                            "must be one of HS256, HS384, HS512, RS256, ES256 (or a comma list \
+                             of them); got {other:?}"
+                        ),
+                    ));
+                }
+            };
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
             }
+        }
+        let Some(&algorithm) = algorithms.first() else {
+            return Err(ConfigError::new("ALGORITHM", "must name an algorithm"));
         };
+        let is_hmac = |a: &jsonwebtoken::Algorithm| matches!(a, HS256 | HS384 | HS512);
+        // One key verifies them all: HMAC ones share `JWT_SECRET_KEY`, the others a public
+        // key or a JWKS, and a PEM is either RSA or EC.
+        if algorithms.iter().any(is_hmac) != algorithms.iter().all(is_hmac) {
+            return Err(ConfigError::new(
+                "ALGORITHM",
+                "cannot mix HS* with RS256/ES256: they need different keys",
+            ));
+        }
         let key = if matches!(algorithm, HS256 | HS384 | HS512) {
             let secret = get(env, "JWT_SECRET_KEY").ok_or_else(|| {
                 ConfigError::new(
@@ -430,6 +474,13 @@ impl JwtConfig {
         } else if let Some(pem) = get(env, "JWT_PUBLIC_KEY") {
             // Railway and .env files often carry PEMs with literal "\n".
             let pem = pem.replace("\\n", "\n");
+            if algorithms.len() > 1 {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    "with JWT_PUBLIC_KEY names one algorithm (a PEM is RSA or EC); use JWKS_URL \
+                     for several",
+                ));
+            }
             let parsed = match algorithm {
                 RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
                 _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
@@ -476,6 +527,7 @@ impl JwtConfig {
         }
         Ok(Self {
             algorithm,
+            algorithms,
             key,
             issuer: get(env, "JWT_ISSUER"),
             audience: get(env, "JWT_AUDIENCE"),
@@ -592,6 +644,38 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        let positive_u32 = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+            let n: u32 = parse_or(env, name, default, "a positive whole number")?;
+            if n == 0 {
+                return Err(ConfigError::new(name, "must be greater than 0"));
+            }
+            Ok(n)
+        };
+        let login_max_failures_per_address = positive_u32(
+            "LOGIN_MAX_FAILURES_PER_ADDRESS",
+            login_max_failures.saturating_mul(20),
+        )?;
+        let login_max_failures_per_email = positive_u32(
+            "LOGIN_MAX_FAILURES_PER_EMAIL",
+            login_max_failures.saturating_mul(10),
+        )?;
+        let trusted_proxy_hops: usize = parse_or(
+            env,
+            "TRUSTED_PROXY_HOPS",
+            0,
+            "a whole number of proxies (0 ignores X-Forwarded-For)",
+        )?;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let password_hash_concurrency = positive_u32(
+            "PASSWORD_HASH_CONCURRENCY",
+            u32::try_from(cores).unwrap_or(2),
+        )? as usize;
+        let password_hash_queue: usize = parse_or(
+            env,
+            "PASSWORD_HASH_QUEUE",
+            password_hash_concurrency * 8,
+            "a whole number of waiting password checks",
+        )?;
         let chat_history_messages: i64 = parse_or(
             env,
             "CHAT_HISTORY_MESSAGES",
@@ -632,10 +716,17 @@ impl Config {
             request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
             shutdown_drain: shutdown_drain(env)?,
             max_body_bytes,
+            header_read_timeout: positive_seconds(env, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            body_read_timeout: positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 30)?,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
+            login_max_failures_per_address,
+            login_max_failures_per_email,
+            trusted_proxy_hops,
+            password_hash_concurrency,
+            password_hash_queue,
             limits: LimitsConfig::from_env(env)?,
             usage_flush_interval: positive_seconds(env, "USAGE_FLUSH_SECONDS", 2)?,
             console_enabled: parse_or(env, "CONSOLE_ENABLED", true, "true or false")?,
@@ -714,6 +805,15 @@ mod tests {
         );
         assert!(error_of(&[("PORT", "eighty")]).starts_with("PORT "));
         assert!(error_of(&[("ALGORITHM", "none")]).starts_with("ALGORITHM "));
+        assert!(error_of(&[("ALGORITHM", "HS256,RS256")]).starts_with("ALGORITHM "));
+        let both = Config::from_env(&env(&[("ALGORITHM", "HS256, HS512")])).expect("a list");
+        assert_eq!(
+            both.jwt.algorithms,
+            [
+                jsonwebtoken::Algorithm::HS256,
+                jsonwebtoken::Algorithm::HS512
+            ]
+        );
         assert!(
             error_of(&[("BACKEND_CORS_ORIGINS", "not a url")]).starts_with("BACKEND_CORS_ORIGINS ")
         );

@@ -212,10 +212,41 @@ pub async fn run_migrations(url: &str) -> Result<Vec<String>, String> {
     .await
     .map_err(|e| format!("migration task failed: {e}"))?;
     let mut conn = conn;
+    let result = match result {
+        Ok(applied) => rekey_non_ascii_emails(&mut conn).await.map(|()| applied),
+        Err(e) => Err(e),
+    };
     let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
         .execute(&mut conn)
         .await;
     result
+}
+
+/// Recomputes `users.email_key` with the gateway's own normalisation for emails that are not
+/// plain ASCII: the migration that added the column could only use Postgres `lower()`, which
+/// differs from Rust's on some letters. ASCII rows are exact already; this touches only the rest.
+async fn rekey_non_ascii_emails(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    use crate::schema::users;
+    use diesel::{ExpressionMethods, QueryDsl};
+    let rows: Vec<(uuid::Uuid, String, String)> = users::table
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "octet_length(email) <> char_length(email)",
+        ))
+        .select((users::id, users::email, users::email_key))
+        .load(conn)
+        .await
+        .map_err(|e| format!("could not read user emails: {e}"))?;
+    for (id, email, stored) in rows {
+        let key = crate::domain::email_key(&email);
+        if key != stored {
+            diesel::update(users::table.find(id))
+                .set(users::email_key.eq(key))
+                .execute(conn)
+                .await
+                .map_err(|e| format!("could not normalise the email of user {id}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the database `url` names when it does not exist, through the server's `postgres`

@@ -57,9 +57,20 @@ impl fmt::Debug for TenantId {
     }
 }
 
-/// An email address, trimmed; compared case-insensitively by the database (`lower(email)`).
+/// An email address, trimmed, kept as written (that is what the API shows). Comparisons use
+/// [`Email::key`], never Postgres `lower()`: the two lowercase non-ASCII letters differently
+/// (U+0130 `İ`), which once let one address log in through a second throttle bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
+
+/// The one normalisation of emails for storage (`users.email_key`), lookup and login
+/// throttling: NFKC, Unicode lowercase, NFKC again (lowercasing may undo the normal form).
+/// Applies to any input, valid or not, so a login with a malformed email still has a key.
+pub fn email_key(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -82,6 +93,11 @@ impl Email {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What `users.email_key` holds for this address (see [`email_key`]).
+    pub fn key(&self) -> String {
+        email_key(&self.0)
     }
 
     pub fn into_inner(self) -> String {
@@ -188,5 +204,19 @@ mod tests {
         assert!(Email::parse(" Admin@Example.com ").is_ok());
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@").is_err());
+    }
+
+    #[test]
+    fn email_keys_fold_case_and_compatibility_forms() {
+        for (raw, key) in [
+            (" Admin@Example.COM ", "admin@example.com"),
+            ("ｖictim@example.com", "victim@example.com"), // fullwidth v (NFKC)
+            ("ÉLODIE@example.com", "élodie@example.com"),
+            ("e\u{301}lodie@example.com", "élodie@example.com"), // decomposed é
+        ] {
+            assert_eq!(email_key(raw), key, "{raw}");
+        }
+        // U+0130 lowercases to "i" + U+0307 in Rust: not the ASCII address.
+        assert_ne!(email_key("vİctim@example.com"), "victim@example.com");
     }
 }

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod authz;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod db;
 pub mod domain;

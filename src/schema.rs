@@ -133,6 +133,7 @@ diesel::table! {
         token_version -> Int8,
         role -> Text,
         org_id -> Nullable<Text>,
+        email_key -> Text,
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::jwt::TokenVerifier;
-use crate::auth::login_throttle::LoginThrottle;
+use crate::auth::login_throttle::{LoginLimits, LoginThrottle};
+use crate::auth::password::PasswordChecks;
 use crate::auth::superusers::Superusers;
 use crate::config::Config;
 use crate::db::Pool;
@@ -26,6 +27,7 @@ pub struct Inner {
     pub api_keys: Arc<ApiKeys>,
     pub superusers: Arc<Superusers>,
     pub login_throttle: LoginThrottle,
+    pub password_checks: PasswordChecks,
     pub limiter: crate::limits::Limiter,
     pub usage: Arc<crate::usage::Usage>,
     /// Set once the stop signal has come: `/ready` answers 503 while the replica drains.
@@ -69,8 +71,14 @@ impl AppState {
         ));
         let api_keys = Arc::new(ApiKeys::new(pool.clone(), &config.keys));
         let superusers = Arc::new(Superusers::new(pool.clone()));
-        let login_throttle =
-            LoginThrottle::new(config.login_max_failures, config.login_failure_window);
+        let login_throttle = LoginThrottle::new(LoginLimits {
+            per_pair: config.login_max_failures,
+            per_address: config.login_max_failures_per_address,
+            per_email: config.login_max_failures_per_email,
+            window: config.login_failure_window,
+        });
+        let password_checks =
+            PasswordChecks::new(config.password_hash_concurrency, config.password_hash_queue);
         let limiter = crate::limits::Limiter::new(&config.limits)?;
         Ok(Self(Arc::new(Inner {
             limiter,
@@ -83,6 +91,7 @@ impl AppState {
             api_keys,
             superusers,
             login_throttle,
+            password_checks,
             draining: std::sync::atomic::AtomicBool::new(false),
         })))
     }

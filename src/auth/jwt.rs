@@ -1,8 +1,10 @@
 //! JSON Web Tokens: verifying the ones callers send, issuing the ones `/auth/token` returns.
 //!
-//! The algorithm comes from configuration, never from the token: an HS256 deployment accepts
-//! HS256/384/512 only, an RS256 one RS256 only. Tokens naming key URLs (`jku`, `x5u`) or
-//! embedding keys (`jwk`, `x5c`) are refused outright and never fetched.
+//! The algorithm comes from configuration, never from the token: only the algorithms named in
+//! `ALGORITHM` (one, or a comma list) are accepted. Tokens naming key URLs (`jku`, `x5u`) or
+//! embedding keys (`jwk`, `x5c`) are refused outright and never fetched, and so is any `crit`
+//! header: it lists extensions the token requires its reader to understand (RFC 7515
+//! §4.1.11), and this gateway understands none.
 //!
 //! Verified tokens are cached (keyed by the whole token, bounded, never past their `exp`), as
 //! PostgREST does: a signature check costs microseconds, a cache hit nanoseconds, and a
@@ -135,12 +137,7 @@ impl TokenVerifier {
             JwtKeySource::Jwks(url) => (Keys::Jwks(JwksKeys::new(url.clone(), http)), None),
         };
         let mut validation = Validation::new(config.algorithm);
-        validation.algorithms = match config.algorithm {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
-            }
-            other => vec![other],
-        };
+        validation.algorithms = config.algorithms.clone();
         validation.leeway = config.leeway_seconds;
         validation.validate_exp = true;
         validation.validate_nbf = true;
@@ -215,6 +212,11 @@ impl TokenVerifier {
                 "token headers naming or embedding keys are not accepted",
             ));
         }
+        if header.crit.is_some() {
+            return Err(AppError::InvalidToken(
+                "token requires extensions (crit) this gateway does not support",
+            ));
+        }
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AppError::InvalidToken("token algorithm is not accepted"));
         }
@@ -253,6 +255,11 @@ impl TokenVerifier {
                 .and_then(|s| uuid::Uuid::parse_str(s).ok()),
             valid_until,
         })
+    }
+
+    /// Whether this gateway signs tokens (HS* deployments); others only verify.
+    pub fn can_issue(&self) -> bool {
+        self.encoding.is_some()
     }
 
     /// Issues an access token (HS* deployments only: others hold no signing key).
@@ -343,8 +350,15 @@ fn decode(
             ErrorKind::ImmatureSignature => AppError::InvalidToken("token is not valid yet"),
             ErrorKind::InvalidIssuer => AppError::InvalidToken("token issuer is not accepted"),
             ErrorKind::InvalidAudience => AppError::InvalidToken("token audience is not accepted"),
-            ErrorKind::MissingRequiredClaim(_) => {
-                AppError::InvalidToken("token lacks a required claim")
+            ErrorKind::MissingRequiredClaim(claim) => {
+                AppError::InvalidToken(match claim.as_str() {
+                    "exp" => "token lacks a required claim: exp",
+                    "iss" => "token lacks a required claim: iss",
+                    "aud" => "token lacks a required claim: aud",
+                    "nbf" => "token lacks a required claim: nbf",
+                    "sub" => "token lacks a required claim: sub",
+                    _ => "token lacks a required claim",
+                })
             }
             ErrorKind::InvalidSignature => AppError::InvalidToken("token signature is invalid"),
             ErrorKind::InvalidAlgorithm => {

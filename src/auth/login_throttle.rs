@@ -1,64 +1,148 @@
-//! Login throttling: failed attempts only, per email and per client address.
+//! Login throttling: failed attempts only, counted per (email, client address) pair, per client
+//! address and per email, each with its own ceiling.
 //!
-//! Each key may fail `LOGIN_MAX_FAILURES` times per `LOGIN_FAILURE_WINDOW_SECONDS` (governor's
-//! GCRA, refilled evenly over the window). The failure that goes past the quota and every later
-//! attempt until the quota refills answer 429 `rate_limited` with `Retry-After`; successful
-//! logins cost nothing.
+//! - The pair (`LOGIN_MAX_FAILURES`, 5) is what stops one caller guessing one password.
+//! - The address (`LOGIN_MAX_FAILURES_PER_ADDRESS`, default 20 × the pair's) stops one caller
+//!   trying many emails; it is looser because an office behind one NAT is not one person.
+//! - The email (`LOGIN_MAX_FAILURES_PER_EMAIL`, default 10 × the pair's) stops a guess spread
+//!   over many addresses. It is looser than the pair so that a stranger cannot lock a user out
+//!   cheaply: from one address they are stopped by the pair ceiling long before it.
+//!
+//! Each counter is a fixed window of `LOGIN_FAILURE_WINDOW_SECONDS` that starts at its first
+//! failure. The failure that goes past a ceiling and every later attempt of that key until its
+//! window ends answer 429 `rate_limited` with `Retry-After`; successful logins cost nothing.
+//!
+//! Counters live in bounded caches (moka, TinyLFU eviction) keyed by a SHA-256 of the email key
+//! and address, so neither the number of keys nor their size depends on what callers send.
 
-use std::num::NonZeroU32;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+
+/// Counters kept per kind of key; past it the least useful ones are evicted.
+const CAPACITY: u64 = 100_000;
+
+/// The ceilings of the three counters.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    pub per_pair: u32,
+    pub per_address: u32,
+    pub per_email: u32,
+    pub window: Duration,
+}
+
+/// Who is trying to log in: the normalised email (`domain::email_key`) and the client address.
+pub struct LoginAttempt {
+    pair: [u8; 32],
+    address: [u8; 32],
+    email: [u8; 32],
+}
+
+impl LoginAttempt {
+    pub fn new(email_key: &str, address: Option<IpAddr>) -> Self {
+        let address = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let digest = |parts: &[&str]| -> [u8; 32] {
+            let mut hasher = Sha256::new();
+            for part in parts {
+                // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+                hasher.update((part.len() as u64).to_be_bytes());
+                hasher.update(part.as_bytes());
+            }
+            hasher.finalize().into()
+        };
+        Self {
+            pair: digest(&[email_key, &address]),
+            address: digest(&[&address]),
+            email: digest(&[email_key]),
+        }
+    }
+}
+
+struct Window {
+    started: Instant,
+    failures: AtomicU32,
+}
+
+struct Counter {
+    limit: u32,
+    windows: Cache<[u8; 32], Arc<Window>>,
+}
+
+impl Counter {
+    fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit: limit.max(1),
+            windows: Cache::builder()
+                .max_capacity(CAPACITY)
+                // Measured from the first failure: the entry is never re-inserted.
+                .time_to_live(window)
+                .build(),
+        }
+    }
+
+    fn wait(&self, window: &Window, length: Duration) -> Option<Duration> {
+        (window.failures.load(Ordering::Relaxed) > self.limit)
+            .then(|| (window.started + length).saturating_duration_since(Instant::now()))
+    }
+}
 
 pub struct LoginThrottle {
-    failures: DefaultKeyedRateLimiter<String>,
-    /// Keys over quota, with the moment they may try again.
-    blocked: Cache<String, Instant>,
-    clock: DefaultClock,
+    pair: Counter,
+    address: Counter,
+    email: Counter,
+    window: Duration,
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
-        let burst = NonZeroU32::new(max_failures.max(1)).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(window / burst.get())
-            .unwrap_or_else(|| Quota::per_minute(burst))
-            .allow_burst(burst);
+    pub fn new(limits: LoginLimits) -> Self {
         Self {
-            failures: RateLimiter::keyed(quota),
-            blocked: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(window)
-                .build(),
-            clock: DefaultClock::default(),
+            pair: Counter::new(limits.per_pair, limits.window),
+            address: Counter::new(limits.per_address, limits.window),
+            email: Counter::new(limits.per_email, limits.window),
+            window: limits.window,
         }
     }
 
-    /// Seconds to wait when any of `keys` is blocked now.
-    pub fn blocked_for(&self, keys: &[String]) -> Option<u64> {
-        let now = Instant::now();
-        keys.iter()
-            .filter_map(|k| self.blocked.get(k))
-            .filter(|until| *until > now)
-            .map(|until| (until - now).as_secs() + 1)
+    fn counters<'a>(&'a self, attempt: &'a LoginAttempt) -> [(&'a Counter, &'a [u8; 32]); 3] {
+        [
+            (&self.pair, &attempt.pair),
+            (&self.address, &attempt.address),
+            (&self.email, &attempt.email),
+        ]
+    }
+
+    /// Seconds to wait when any counter of `attempt` is over its ceiling now.
+    pub fn blocked_for(&self, attempt: &LoginAttempt) -> Option<u64> {
+        self.counters(attempt)
+            .into_iter()
+            .filter_map(|(counter, key)| {
+                let window = counter.windows.get(key)?;
+                counter.wait(&window, self.window)
+            })
             .max()
+            .map(|w| w.as_secs() + 1)
     }
 
-    /// Records a failure for every key; returns the wait when one of them went over quota.
-    pub fn record_failure(&self, keys: &[String]) -> Option<u64> {
-        let mut wait: Option<Duration> = None;
-        for key in keys {
-            if let Err(not_until) = self.failures.check_key(key) {
-                let left = not_until.wait_time_from(self.clock.now());
-                self.blocked.insert(key.clone(), Instant::now() + left);
-                wait = Some(wait.map_or(left, |w| w.max(left)));
-            }
-        }
-        if self.failures.len() > 100_000 {
-            self.failures.retain_recent();
-        }
-        wait.map(|w| w.as_secs() + 1)
+    /// Counts a failure on every counter; returns the wait when one of them went over.
+    pub fn record_failure(&self, attempt: &LoginAttempt) -> Option<u64> {
+        self.counters(attempt)
+            .into_iter()
+            .filter_map(|(counter, key)| {
+                let window = counter.windows.get_with(*key, || {
+                    Arc::new(Window {
+                        started: Instant::now(),
+                        failures: AtomicU32::new(0),
+                    })
+                });
+                window.failures.fetch_add(1, Ordering::Relaxed);
+                counter.wait(&window, self.window)
+            })
+            .max()
+            .map(|w| w.as_secs() + 1)
     }
 }
 
@@ -66,22 +150,61 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
+    fn throttle(per_pair: u32, per_address: u32, per_email: u32) -> LoginThrottle {
+        LoginThrottle::new(LoginLimits {
+            per_pair,
+            per_address,
+            per_email,
+            window: Duration::from_secs(60),
+        })
+    }
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([10, 0, 0, last]))
+    }
+
     #[test]
-    fn blocks_after_the_quota_of_failures() {
-        let throttle = LoginThrottle::new(3, Duration::from_secs(60));
-        let keys = vec!["email:a@example.com".to_owned()];
+    fn the_pair_blocks_after_its_ceiling() {
+        let throttle = throttle(3, 100, 100);
+        let attempt = LoginAttempt::new("a@example.com", ip(1));
         for _ in 0..3 {
-            assert_eq!(throttle.blocked_for(&keys), None);
-            assert_eq!(throttle.record_failure(&keys), None);
+            assert_eq!(throttle.blocked_for(&attempt), None);
+            assert_eq!(throttle.record_failure(&attempt), None);
         }
         let wait = throttle
-            .record_failure(&keys)
-            .expect("fourth failure is over quota");
-        assert!((1..=21).contains(&wait), "{wait}");
-        assert!(throttle.blocked_for(&keys).is_some());
+            .record_failure(&attempt)
+            .expect("fourth failure is over the ceiling");
+        assert!((1..=61).contains(&wait), "{wait}");
+        assert!(throttle.blocked_for(&attempt).is_some());
+        // The same email from another address, and another email from the same: still open.
         assert_eq!(
-            throttle.blocked_for(&["email:b@example.com".to_owned()]),
+            throttle.blocked_for(&LoginAttempt::new("a@example.com", ip(2))),
             None
+        );
+        assert_eq!(
+            throttle.blocked_for(&LoginAttempt::new("b@example.com", ip(1))),
+            None
+        );
+    }
+
+    #[test]
+    fn address_and_email_ceilings_count_across_pairs() {
+        let throttle = throttle(100, 3, 5);
+        for n in 0..4 {
+            throttle.record_failure(&LoginAttempt::new(&format!("u{n}@example.com"), ip(1)));
+        }
+        assert!(
+            throttle
+                .blocked_for(&LoginAttempt::new("new@example.com", ip(1)))
+                .is_some()
+        );
+        for n in 0..6 {
+            throttle.record_failure(&LoginAttempt::new("v@example.com", ip(10 + n)));
+        }
+        assert!(
+            throttle
+                .blocked_for(&LoginAttempt::new("v@example.com", ip(99)))
+                .is_some()
         );
     }
 }

@@ -45,6 +45,8 @@ impl std::fmt::Debug for User {
 pub struct NewUser {
     pub id: Uuid,
     pub email: String,
+    /// `domain::email_key(email)`: what uniqueness and login match on.
+    pub email_key: String,
     pub password_hash: String,
     pub tenant_id: Option<String>,
     pub is_superuser: bool,
@@ -57,6 +59,7 @@ pub struct NewUser {
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub email: Option<String>,
+    pub email_key: Option<String>,
     pub password_hash: Option<String>,
     pub tenant_id: Option<Option<String>>,
     pub is_superuser: Option<bool>,

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::credentials::{self, Credential};
-use crate::auth::password;
+use crate::auth::login_throttle::LoginAttempt;
+use crate::client_address::client_ip;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::lower;
 use crate::models::user::{User, UserView};
 use crate::schema::users;
 use crate::state::AppState;
@@ -95,27 +95,15 @@ fn serde_urlencoded_from(body: &Bytes) -> AppResult<LoginForm> {
     Ok(form)
 }
 
-/// The client address for throttling: the last `X-Forwarded-For` hop (the one our proxy
-/// added, e.g. Railway's edge), else the TCP peer.
-fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// Exchanges email and password for an access token.
 #[utoipa::path(post, path = "/auth/token", tag = "session",
     request_body(content = LoginRequest, description = "JSON, or the OAuth2 password form (username, password)"),
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "invalid_credentials", body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden: ALGORITHM has no HS* algorithm, so this gateway issues no tokens (answered before the credentials are looked at)", body = crate::errors::ErrorBody),
         (status = 422, description = "validation_error", body = crate::errors::ErrorBody),
-        (status = 429, description = "rate_limited", body = crate::errors::ErrorBody),
+        (status = 429, description = "rate_limited: too many failed logins, or too many being checked at once", body = crate::errors::ErrorBody),
     ))]
 pub async fn token(
     State(state): State<AppState>,
@@ -123,25 +111,26 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Json<TokenResponse>> {
+    // A gateway that only verifies an identity provider's tokens issues none. It says so before
+    // looking at the credentials: answering only after a right password was a password oracle.
+    if !state.tokens.can_issue() {
+        return Err(AppError::Forbidden(
+            "this gateway verifies tokens from an identity provider and does not issue them",
+        ));
+    }
     let (email, password) = parse_login(&headers, &body)?;
-    let throttle_keys = [
-        format!("email:{}", email.to_lowercase()),
-        format!(
-            "addr:{}",
-            client_address(
-                &headers,
-                extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-            )
-        ),
-    ];
-    if let Some(retry_after_seconds) = state.login_throttle.blocked_for(&throttle_keys) {
+    let email_key = crate::domain::email_key(&email);
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let address = client_ip(&headers, peer, state.config.trusted_proxy_hops);
+    let attempt = LoginAttempt::new(&email_key, address);
+    if let Some(retry_after_seconds) = state.login_throttle.blocked_for(&attempt) {
         return Err(AppError::RateLimited {
             retry_after_seconds,
         });
     }
     let mut conn = state.pool.get().await?;
     let user: Option<(User, i64)> = users::table
-        .filter(lower(users::email).eq(lower(&email)))
+        .filter(users::email_key.eq(&email_key))
         .select((User::as_select(), users::token_version))
         .first(&mut conn)
         .await
@@ -149,8 +138,8 @@ pub async fn token(
     drop(conn);
     let usable = user.filter(|(u, _)| u.is_active);
     let stored = usable.as_ref().map(|(u, _)| u.password_hash.clone());
-    if !password::verify(password, stored).await? {
-        if let Some(retry_after_seconds) = state.login_throttle.record_failure(&throttle_keys) {
+    if !state.password_checks.verify(password, stored).await? {
+        if let Some(retry_after_seconds) = state.login_throttle.record_failure(&attempt) {
             return Err(AppError::RateLimited {
                 retry_after_seconds,
             });

@@ -12,7 +12,6 @@ use crate::auth::password;
 use crate::authz::{Role, Scope, TenantFilter};
 use crate::domain::Email;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::lower;
 use crate::models::user::{NewUser, User, UserChanges};
 use crate::schema::{tenants, users};
 
@@ -152,6 +151,7 @@ pub async fn create(
     let password_hash = password::hash(input.password).await?;
     let new = NewUser {
         id: Uuid::new_v4(),
+        email_key: email.key(),
         email: email.into_inner(),
         password_hash,
         tenant_id,
@@ -203,7 +203,10 @@ pub async fn update(
     let mut changes = UserChanges::default();
     if let Some(raw) = &input.email {
         match Email::parse(raw) {
-            Ok(email) => changes.email = Some(email.into_inner()),
+            Ok(email) => {
+                changes.email_key = Some(email.key());
+                changes.email = Some(email.into_inner());
+            }
             Err(m) => errors.push(FieldError::new("email", m)),
         }
     }
@@ -319,7 +322,7 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<User> {
 
 pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> AppResult<User> {
     users::table
-        .filter(lower(users::email).eq(lower(email.trim())))
+        .filter(users::email_key.eq(crate::domain::email_key(email)))
         .select(User::as_select())
         .first(conn)
         .await

@@ -18,7 +18,7 @@ mYuKzurJR+xZEcJNo3nQ3QVE1h+hRANCAAT3ukfVBQrPKe2D8fxtR42aUkplw1Zg
 23LW4rlQP+G0XvU/Wc1EHPaZGJe6YaJ/EYu1L54ifSzCU3z7J9/68Vpa
 -----END PRIVATE KEY-----
 ";
-const EC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+pub(crate) const EC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE97pH1QUKzyntg/H8bUeNmlJKZcNW
 YNty1uK5UD/htF71P1nNRBz2mRiXumGifxGLtS+eIn0swlN8+yff+vFaWg==
 -----END PUBLIC KEY-----
