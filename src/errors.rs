@@ -65,6 +65,9 @@ pub enum AppError {
     Conflict(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    /// The client did not send its announced body in time (`BODY_READ_TIMEOUT_SECONDS`).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("{detail}")]
     Validation {
         detail: String,
@@ -130,6 +133,7 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } | Self::RequestLimit { .. } | Self::QuotaExceeded => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -155,6 +159,7 @@ impl AppError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Validation { .. } => "validation_error",
             Self::RateLimited { .. } | Self::RequestLimit { .. } => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",
