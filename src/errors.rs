@@ -57,6 +57,9 @@ pub enum AppError {
     TenantUnavailable,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An API key without the scope the route needs (DESIGN §10).
+    #[error("this API key lacks the scope `{0}` that this route needs")]
+    InsufficientScope(&'static str),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -128,7 +131,10 @@ impl AppError {
             | Self::TokenExpired
             | Self::InvalidApiKey
             | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::NoTenant | Self::TenantUnavailable | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NoTenant
+            | Self::TenantUnavailable
+            | Self::Forbidden(_)
+            | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -155,6 +161,7 @@ impl AppError {
             Self::NoTenant => "no_tenant",
             Self::TenantUnavailable => "tenant_unavailable",
             Self::Forbidden(_) => "forbidden",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
