@@ -2,7 +2,8 @@
 # What request limits cost on the tenant path: `GET /tenant` (valid token) with limits off, with
 # limits counted in the process (no REDIS_URL), and with limits counted in Redis, in one run.
 # Three gateways (one per mode) on core 0, wrk on core 1, 32 connections; the modes are measured
-# in turn, ROUNDS times, so a burst of load from elsewhere hits every mode alike. The limit is
+# in turn, ROUNDS times, so a burst of load from elsewhere hits every mode alike; the summary is
+# the median of the per-round ratios. The limit is
 # far above what the run sends, so every request is counted and none refused.
 #
 #   bash bench/limits.sh                  # 5 s per measurement, 2 rounds
@@ -22,8 +23,12 @@ DB_URL="${SERVER%/*}/tenantgate_limits_bench"
 LIMIT=1000000000
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 
-cargo build --release --quiet --bin tenantgate
-BIN=target/release/tenantgate
+# TENANTGATE_BIN: a release binary already built (skips the build).
+BIN="${TENANTGATE_BIN:-}"
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet --bin tenantgate
+  BIN=target/release/tenantgate
+fi
 psql "$SERVER" -qc "DROP DATABASE IF EXISTS tenantgate_limits_bench WITH (FORCE)" \
   -c "CREATE DATABASE tenantgate_limits_bench" >/dev/null
 
@@ -77,7 +82,7 @@ for i in "${!MODES[@]}"; do
     "http://127.0.0.1:$port/tenant" >/dev/null
 done
 
-declare -A TOTAL P50S
+declare -A RPS
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!MODES[@]}"; do
     mode=${MODES[$i]}
@@ -86,15 +91,19 @@ for round in $(seq 1 "$ROUNDS"); do
     if grep -q "Non-2xx" <<<"$out"; then echo "$mode: non-2xx answers" >&2; echo "$out" >&2; exit 1; fi
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '/ 50%/ {print $2}' <<<"$out")
-    TOTAL[$mode]=$(python3 -c "print(${TOTAL[$mode]:-0} + $rps)")
-    P50S[$mode]="${P50S[$mode]:-}${P50S[$mode]:+ }$p50"
+    RPS[$mode]="${RPS[$mode]:-}${RPS[$mode]:+,}$rps"
     printf 'round %s  %-6s %12s req/s   p50 %s\n' "$round" "$mode" "$rps" "$p50"
   done
 done
 echo "connections=$CONNECTIONS duration=$DURATION rounds=$ROUNDS (gateways on core 0, wrk on core 1)"
-python3 - "${TOTAL[off]}" "${TOTAL[local]}" "${TOTAL[redis]}" "$ROUNDS" <<'PY'
-import sys
-off, local, redis, rounds = (float(x) for x in sys.argv[1:])
-for name, total in [("off", off), ("local", local), ("redis", redis)]:
-    print(f"{name:6} mean {total / rounds:12.0f} req/s   ratio to off {total / off:.3f}")
+# Each round's ratio pairs measurements taken seconds apart; the median of those ratios is
+# what load from elsewhere disturbs least.
+python3 - "${RPS[off]}" "${RPS[local]}" "${RPS[redis]}" <<'PY'
+import statistics, sys
+off, local, redis = ([float(x) for x in arg.split(",")] for arg in sys.argv[1:])
+for name, runs in [("off", off), ("local", local), ("redis", redis)]:
+    ratios = [r / o for r, o in zip(runs, off)]
+    print(f"{name:6} median {statistics.median(runs):9.0f} req/s   "
+          f"ratio to off: median {statistics.median(ratios):.3f} "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
 PY

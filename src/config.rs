@@ -32,6 +32,8 @@
 //! | `REQUEST_TIMEOUT_SECONDS` | 90 | whole-request timeout (streams excepted); above the upstream timeout |
 //! | `SHUTDOWN_DRAIN_SECONDS` | 0 | after SIGTERM, `/ready` answers 503 and requests are still served this long (0–600) |
 //! | `MAX_BODY_BYTES` | 2097152 | request body limit |
+//! | `HEADER_READ_TIMEOUT_SECONDS` | 10 | a request's headers must be complete this long after the server starts waiting for them (from accept, or from the previous response on a kept-alive connection: it is also the idle keep-alive timeout); then the connection is closed |
+//! | `BODY_READ_TIMEOUT_SECONDS` | 30 | a request's body must be complete this long after the handler starts reading it; else 408 and the connection is closed |
 //! | `DEFAULT_SYSTEM_PROMPT` | built in | prompt for tenants without one |
 //! | `LOGIN_MAX_FAILURES` / `LOGIN_FAILURE_WINDOW_SECONDS` | 5 / 300 | failed logins per (email, address) pair and window |
 //! | `LOGIN_MAX_FAILURES_PER_ADDRESS` | 20 × `LOGIN_MAX_FAILURES` | failed logins per client address (any email) |
@@ -244,6 +246,10 @@ pub struct Config {
     /// load balancer takes the replica out before it stops accepting.
     pub shutdown_drain: Duration,
     pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `server`).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECONDS` (see `middleware::body_read_timeout`).
+    pub body_read_timeout: Duration,
     pub default_system_prompt: String,
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
@@ -710,6 +716,8 @@ impl Config {
             request_timeout: positive_seconds(env, "REQUEST_TIMEOUT_SECONDS", 90)?,
             shutdown_drain: shutdown_drain(env)?,
             max_body_bytes,
+            header_read_timeout: positive_seconds(env, "HEADER_READ_TIMEOUT_SECONDS", 10)?,
+            body_read_timeout: positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 30)?,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
             login_max_failures,

@@ -57,6 +57,9 @@ pub enum AppError {
     TenantUnavailable,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// An API key without the scope the route needs (DESIGN §10).
+    #[error("this API key lacks the scope `{0}` that this route needs")]
+    InsufficientScope(&'static str),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -65,6 +68,9 @@ pub enum AppError {
     Conflict(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    /// The client did not send its announced body in time (`BODY_READ_TIMEOUT_SECONDS`).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("{detail}")]
     Validation {
         detail: String,
@@ -125,11 +131,15 @@ impl AppError {
             | Self::TokenExpired
             | Self::InvalidApiKey
             | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::NoTenant | Self::TenantUnavailable | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NoTenant
+            | Self::TenantUnavailable
+            | Self::Forbidden(_)
+            | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } | Self::RequestLimit { .. } | Self::QuotaExceeded => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -151,10 +161,12 @@ impl AppError {
             Self::NoTenant => "no_tenant",
             Self::TenantUnavailable => "tenant_unavailable",
             Self::Forbidden(_) => "forbidden",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Validation { .. } => "validation_error",
             Self::RateLimited { .. } | Self::RequestLimit { .. } => "rate_limited",
             Self::QuotaExceeded => "quota_exceeded",

@@ -1,8 +1,9 @@
 //! The tower stack around every route, in one function, outermost first:
 //!
 //! request id → sensitive headers → trace span → propagate request id → catch panics → CORS →
-//! contract-shaped error bodies → NUL refusal → timeout → metrics → router. (The body limit is axum's
-//! `DefaultBodyLimit`, set in `router`, which every body extractor honours.)
+//! contract-shaped error bodies → NUL refusal → timeout → body-read timeout → metrics → router.
+//! (The body limit is axum's `DefaultBodyLimit`, set in `router`, which every body extractor
+//! honours.)
 
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,88 @@ pub fn apply(router: Router, config: &Config) -> Router {
                 StatusCode::GATEWAY_TIMEOUT,
                 config.request_timeout,
             ))
+            .layer(middleware::from_fn_with_state(
+                config.body_read_timeout,
+                body_read_timeout,
+            ))
             .layer(middleware::from_fn(record_metrics)),
     )
+}
+
+/// A client announcing a body it never sends (`Content-Length: 3000000`, then silence) held a
+/// handler until the whole-request timeout (90 s, then a misleading 504). The body must now be
+/// complete `BODY_READ_TIMEOUT_SECONDS` after the handler starts reading it; if not, the answer
+/// is 408 `request_timeout` with `Connection: close` (the unread rest cannot be skipped).
+async fn body_read_timeout(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let request = request.map(|body| {
+        Body::new(DeadlineBody {
+            inner: body,
+            timeout,
+            deadline: None,
+            timed_out: timed_out.clone(),
+        })
+    });
+    let response = next.run(request).await;
+    if !timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+        return response;
+    }
+    let mut response = AppError::RequestTimeout.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails once `timeout` has passed since it was first polled.
+    struct DeadlineBody {
+        #[pin]
+        inner: Body,
+        timeout: Duration,
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
+        timed_out: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let mut this = self.project();
+        if this.deadline.is_none() {
+            this.deadline.set(Some(tokio::time::sleep(*this.timeout)));
+        }
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if let Some(deadline) = this.deadline.as_pin_mut()
+            && deadline.poll(cx).is_ready()
+        {
+            this.timed_out
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new("request body read timed out"))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Listed origins get CORS headers (and preflight answers) allowing `Authorization` and

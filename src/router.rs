@@ -5,6 +5,9 @@
 //! answers, no unlisted method does) and the OpenAPI document (both ways). Add a line there
 //! with each new route.
 //!
+//! What each tenant route needs of an API key (its scope) is declared in
+//! `crate::auth::tenant_routes`, one line per route; a test below keeps both lists in step.
+//!
 //! Pages for people (the console at `/console`, `routes::console`) are not API operations:
 //! they are merged here but listed neither in `ROUTES` nor in the OpenAPI document.
 
@@ -175,4 +178,30 @@ pub fn build(state: AppState) -> Router {
     // routes added later need nothing of their own. A layer on a `Router` runs after routing,
     // hence the outer router whose only job is to hand every request to the trimmed one.
     Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(app))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::ROUTES;
+    use crate::auth::tenant_routes::TENANT_ROUTES;
+
+    /// Every tenant route declares what an API key needs (`auth::tenant_routes`), and the
+    /// table names no route the router does not serve.
+    #[test]
+    fn every_tenant_route_declares_its_scope() {
+        let public = ["/health", "/ready", "/metrics", "/openapi.json", "/auth/"];
+        let tenant_routes: BTreeSet<(&str, String)> = ROUTES
+            .iter()
+            .filter(|(_, p)| !p.starts_with("/admin/") && !public.iter().any(|q| p.starts_with(q)))
+            .map(|(m, p)| (*m, (*p).to_owned()))
+            .collect();
+        // The table holds router templates (`{*id}`), `ROUTES` OpenAPI ones (`{id}`).
+        let declared: BTreeSet<(&str, String)> = TENANT_ROUTES
+            .iter()
+            .map(|r| (r.method, r.path.replace("{*", "{")))
+            .collect();
+        assert_eq!(tenant_routes, declared);
+    }
 }

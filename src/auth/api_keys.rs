@@ -29,6 +29,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::scopes::ScopeSet;
 use crate::db::Pool;
 use crate::errors::{AppError, AppResult};
 use crate::models::Timestamp;
@@ -61,6 +62,8 @@ pub struct ApiKeyGrant {
     pub tenant_id: String,
     /// The key's own request limit (DESIGN.md §9), counted besides the tenant's.
     pub requests_per_minute: Option<u32>,
+    /// What the key may be used for (DESIGN §10); the tenant layer checks the route's need.
+    pub scopes: ScopeSet,
 }
 
 #[derive(Clone)]
@@ -73,6 +76,7 @@ struct CachedKey {
     expires_at: Option<Timestamp>,
     revoked: bool,
     requests_per_minute: Option<u32>,
+    scopes: ScopeSet,
 }
 
 struct ExpireNegativeSoon;
@@ -205,6 +209,7 @@ impl ApiKeys {
             key_id: row.id,
             tenant_id: row.tenant_id.clone(),
             requests_per_minute: row.requests_per_minute,
+            scopes: row.scopes,
         })
     }
 
@@ -296,6 +301,7 @@ async fn load(pool: &Pool, prefix: &str) -> Result<Option<Arc<CachedKey>>, AppEr
             expires_at: k.expires_at,
             revoked: k.revoked_at.is_some(),
             requests_per_minute: k.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
+            scopes: ScopeSet::from_stored(&k.scopes),
         })
     }))
 }

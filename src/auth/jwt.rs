@@ -220,11 +220,15 @@ impl TokenVerifier {
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AppError::InvalidToken("token algorithm is not accepted"));
         }
+        // Narrowed to the token's own (allowed) algorithm: jsonwebtoken refuses a list that
+        // spans key families (`ALGORITHM=RS256,ES256` with a JWKS), even when the key fits.
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
         let data = match &self.keys {
-            Keys::Static(key) => decode(token, key, &self.validation)?,
+            Keys::Static(key) => decode(token, key, &validation)?,
             Keys::Jwks(jwks) => {
                 let key = jwks.key_for(header.kid.as_deref()).await?;
-                decode(token, &key, &self.validation)?
+                decode(token, &key, &validation)?
             }
         };
         let claims = data;

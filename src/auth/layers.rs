@@ -3,7 +3,8 @@
 //! `tenant_layer` (tenant routes), per request: credential → verified token (cached) or API key
 //! (cached by prefix) → tenant id → `Arc<TenantContext>` from the tenant cache → request
 //! extensions. With everything cached this touches no database and allocates nothing but the
-//! extension entry.
+//! extension entry. An API key must hold the scope its route needs, and a write made with an
+//! impersonation token is audited with both ids (both declared in `tenant_routes`).
 //!
 //! `admin_layer` (`/admin/*`): a token whose `sub` is an active user with an administrator's
 //! role; the handlers ask `crate::authz` what that role may do.
@@ -18,8 +19,12 @@ use uuid::Uuid;
 use super::api_keys::ApiKeyGrant;
 use super::credentials::{self, Credential};
 use super::jwt::VerifiedToken;
+use super::tenant_routes::{self, TenantRoute};
 use crate::authz::{Principal, Role};
 use crate::errors::AppError;
+use crate::middleware::REQUEST_ID;
+use crate::models::audit::NewAuditEntry;
+use crate::schema::audit_log;
 use crate::state::AppState;
 use crate::tenants::TenantContext;
 
@@ -55,6 +60,17 @@ pub async fn tenant_layer(
             (Caller::ApiKey(grant), tenant)
         }
     };
+    // Looked up only for the callers that need it, so a plain token's request pays nothing.
+    let mut impersonated_write = None;
+    match &caller {
+        Caller::ApiKey(grant) => check_scope(&request, grant)?,
+        Caller::User(token) if token.impersonator.is_some() => {
+            impersonated_write = route_of(&request)
+                .and_then(|r| r.audited_write)
+                .map(|action| ImpersonatedWrite::new(&request, token, action));
+        }
+        Caller::User(_) => {}
+    }
     let key = match &caller {
         Caller::ApiKey(grant) => Some((grant.key_id, grant.requests_per_minute)),
         Caller::User(_) => None,
@@ -104,6 +120,11 @@ pub async fn tenant_layer(
         .extensions_mut()
         .insert(TenantRequest { tenant, caller });
     let mut response = next.run(request).await;
+    if let Some(write) = impersonated_write
+        && response.status().is_success()
+    {
+        write.record(&state, tenant_id.as_str()).await;
+    }
     state.usage.request(tenant_id.as_str());
     if let Some(verdict) = verdict {
         verdict.write_headers(response.headers_mut());
@@ -112,6 +133,79 @@ pub async fn tenant_layer(
         b.write_headers(response.headers_mut());
     }
     Ok(response)
+}
+
+/// The request's entry in the tenant route table (`super::tenant_routes`).
+fn route_of(request: &Request) -> Option<&'static TenantRoute> {
+    let template = request.extensions().get::<MatchedPath>()?;
+    tenant_routes::lookup(request.method(), template.as_str())
+}
+
+/// 403 `insufficient_scope` unless the key holds the scope the route needs.
+fn check_scope(request: &Request, grant: &ApiKeyGrant) -> Result<(), AppError> {
+    // A route missing from the table is a bug (a unit test in `crate::router` guards it):
+    // refuse rather than let a key through unchecked.
+    let route = route_of(request)
+        .ok_or_else(|| AppError::internal("tenant route missing from auth::tenant_routes"))?;
+    match route.scope {
+        Some(scope) if !grant.scopes.contains(scope) => {
+            Err(AppError::InsufficientScope(scope.as_str()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A write made with an impersonation token, audited with both ids once it has succeeded.
+/// (Written here, not through `crate::services::audit`, which sits above `auth`.)
+struct ImpersonatedWrite(NewAuditEntry);
+
+impl ImpersonatedWrite {
+    /// Longest target path kept (the path is the caller's; the audit row stays bounded).
+    const MAX_TARGET: usize = 256;
+
+    fn new(request: &Request, token: &VerifiedToken, action: &'static str) -> Self {
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let path = request.uri().path();
+        // The path is ASCII (percent-encoded), so any byte index is a char boundary.
+        let target = format!(
+            "{} {}",
+            request.method(),
+            path.get(..Self::MAX_TARGET).unwrap_or(path)
+        );
+        Self(NewAuditEntry {
+            actor: format!("user:{}", token.sub.as_deref().unwrap_or("unknown")),
+            action: action.to_owned(),
+            target,
+            tenant_id: None,
+            request_id,
+            changed_fields: Vec::new(),
+            impersonator: token.impersonator.map(|i| format!("user:{i}")),
+        })
+    }
+
+    async fn record(self, state: &AppState, tenant_id: &str) {
+        use diesel_async::RunQueryDsl;
+        let entry = NewAuditEntry {
+            tenant_id: Some(tenant_id.to_owned()),
+            ..self.0
+        };
+        let written = match state.pool.get().await {
+            Ok(mut conn) => diesel::insert_into(audit_log::table)
+                .values(&entry)
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = written {
+            tracing::error!(error = %error, action = %entry.action, "could not audit an impersonated write");
+        }
+    }
 }
 
 /// A tenant's monthly token budget and its use so far, for the `x-ratelimit-*-tokens` headers.

@@ -6,7 +6,9 @@
 //! - `password`: argon2id hashing.
 //! - `login_throttle`: slowing down repeated failed logins.
 //! - `revocations`: refusing tokens of users who changed (deactivated, moved, …).
-//! - `layers`: the tenant layer and the superuser layer.
+//! - `scopes`: API key scopes (`chat`, `search`, …).
+//! - `tenant_routes`: the scope each tenant route needs, and which routes write.
+//! - `layers`: the tenant layer and the admin layer.
 //! - `extractors`: what handlers ask for (`Tenant`, `Retriever`, `SystemPrompt`, `CallerOf`, `Superuser`).
 //! - `writers`: `require_writer`, who may write a tenant's data.
 
@@ -18,7 +20,9 @@ pub mod layers;
 pub mod login_throttle;
 pub mod password;
 pub mod revocations;
+pub mod scopes;
 pub mod superusers;
+pub mod tenant_routes;
 pub mod writers;
 
 pub use writers::require_writer;

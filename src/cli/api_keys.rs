@@ -28,6 +28,10 @@ pub enum ApiKeysCommand {
         /// This key's own requests per minute, besides the tenant's (default: the tenant's alone).
         #[arg(long)]
         requests_per_minute: Option<i64>,
+        /// What the key may be used for, comma-separated or repeated: chat, search,
+        /// documents:read, documents:write, usage:read (default: all).
+        #[arg(long = "scopes", value_delimiter = ',')]
+        scopes: Vec<String>,
     },
     /// List a tenant's keys (prefixes only, never the keys).
     List {
@@ -73,6 +77,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             name,
             expires_in_days,
             requests_per_minute,
+            scopes,
         } => {
             // Only the key derivation is used here; the pool stays unopened.
             let pool = crate::db::build_pool(&config.database)?;
@@ -81,17 +86,19 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
                 name,
                 expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
                 requests_per_minute,
+                scopes: (!scopes.is_empty()).then_some(scopes),
             };
             let created = api_keys::create(&mut conn, &keys, &actor, &tenant, input)
                 .await
                 .map_err(tenant_error(&tenant))?;
             let row = &created.row;
             println!(
-                "api-keys: created {} ({}) for tenant {}, expires {}",
+                "api-keys: created {} ({}) for tenant {}, expires {}, scopes {}",
                 row.id,
                 row.name,
                 row.tenant_id,
-                when(row.expires_at)
+                when(row.expires_at),
+                row.scopes.join(",")
             );
             println!("api-keys: the key is shown once; store it now:");
             println!("{}", created.plaintext.expose_secret());
@@ -101,19 +108,20 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
                 .await
                 .map_err(tenant_error(&tenant))?;
             println!(
-                "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  last used",
-                "id", "prefix", "name", "status", "created", "expires"
+                "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  scopes",
+                "id", "prefix", "name", "status", "created", "expires", "last used"
             );
             for k in &list {
                 println!(
-                    "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {}",
+                    "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
                     k.id,
                     k.prefix,
                     k.name,
                     status(k),
                     when(Some(k.created_at)),
                     when(k.expires_at),
-                    when(k.last_used_at)
+                    when(k.last_used_at),
+                    k.scopes.join(",")
                 );
             }
             println!("api-keys: {} key(s) for tenant {tenant}", list.len());

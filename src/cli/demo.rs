@@ -250,6 +250,7 @@ async fn replace_api_key(
             key_hash: generated.hash,
             expires_at: None,
             requests_per_minute: None,
+            scopes: crate::auth::scopes::ScopeSet::ALL.names(),
         })
         .execute(conn)
         .await?;

@@ -5,6 +5,7 @@
 mod api_keys;
 mod demo;
 mod ingest;
+mod orgs;
 mod secrets;
 mod tenants;
 mod usage;
@@ -47,6 +48,9 @@ enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenants(tenants::TenantsCommand),
+    /// Manage organizations (groups of tenants with their own administrators).
+    #[command(subcommand)]
+    Orgs(orgs::OrgsCommand),
     /// Manage the encryption of tenant secrets.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
@@ -106,6 +110,7 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
+        Command::Orgs(command) => orgs::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
         Command::ApiKeys(command) => api_keys::run(command).await,
         Command::GenSecret => Ok(()),

@@ -55,6 +55,9 @@ pub enum TenantsCommand {
         /// Prompt + completion tokens per UTC month on the chat routes (default: none).
         #[arg(long)]
         monthly_token_budget: Option<i64>,
+        /// The organization the tenant belongs to (`tenantgate orgs create`).
+        #[arg(long = "org")]
+        org_id: Option<String>,
     },
     /// Change a tenant: only the flags given are changed; an empty value ("") clears a
     /// setting. Running replicas see the change within a second.
@@ -88,6 +91,9 @@ pub enum TenantsCommand {
         /// Prompt + completion tokens per UTC month on the chat routes ("" clears: none).
         #[arg(long, value_parser = optional_number)]
         monthly_token_budget: Option<Option<i64>>,
+        /// Move the tenant to this organization ("" takes it out of any).
+        #[arg(long = "org")]
+        org_id: Option<String>,
     },
     /// List tenants (inactive ones included).
     List,
@@ -147,6 +153,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             search_language,
             requests_per_minute,
             monthly_token_budget,
+            org_id,
         } => {
             let pinecone_api_key: Option<SecretString> = if pinecone_api_key_stdin {
                 Some(read_stdin_secret("Pinecone API key")?)
@@ -167,7 +174,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 search_language,
                 requests_per_minute,
                 monthly_token_budget,
-                org_id: None,
+                org_id,
             };
             let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
                 .await
@@ -188,6 +195,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             search_language,
             requests_per_minute,
             monthly_token_budget,
+            org_id,
         } => {
             // "" clears a nullable setting, as `null` does in the API.
             let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
@@ -208,6 +216,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 search_language: search_language.map(Some),
                 requests_per_minute,
                 monthly_token_budget,
+                org_id: clearable(org_id),
                 ..UpdateTenant::default()
             };
             let before = tenants::get(&mut conn, &id)

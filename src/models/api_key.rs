@@ -18,6 +18,7 @@ pub struct ApiKey {
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
     pub requests_per_minute: Option<i32>,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Insertable)]
@@ -30,6 +31,7 @@ pub struct NewApiKey {
     pub key_hash: Vec<u8>,
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub requests_per_minute: Option<i32>,
+    pub scopes: Vec<String>,
 }
 
 /// An API key as listed: never the key, never its hash.
@@ -45,6 +47,9 @@ pub struct ApiKeyView {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
     /// This key's own requests per minute (on top of the tenant's); null: the tenant's alone.
     pub requests_per_minute: Option<i32>,
+    /// What the key may be used for: a subset of `chat`, `search`, `documents:read`,
+    /// `documents:write`, `usage:read`.
+    pub scopes: Vec<String>,
 }
 
 impl From<ApiKey> for ApiKeyView {
@@ -59,6 +64,7 @@ impl From<ApiKey> for ApiKeyView {
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
             requests_per_minute: k.requests_per_minute,
+            scopes: k.scopes,
         }
     }
 }

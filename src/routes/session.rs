@@ -161,12 +161,25 @@ pub async fn token(
     }))
 }
 
+/// `GET /auth/me`: the user's JSON plus what the caller may do.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// What the caller may do: tenant-route scope names (`chat`, `search`, `documents:read`,
+    /// `documents:write`, `usage:read`) and `admin:*` names (docs/admin.md), from its role.
+    pub permissions: Vec<String>,
+    /// With an impersonation token: the id of the user really acting (`act.sub`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonator: Option<Uuid>,
+}
+
 /// The user behind a token.
 #[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])), responses(
-    (status = 200, body = UserView),
+    (status = 200, body = Me),
     (status = 401, body = crate::errors::ErrorBody),
 ))]
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Json<UserView>> {
+pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Json<Me>> {
     let token = match credentials::from_headers(&headers)? {
         Credential::Jwt(token) => token,
         Credential::ApiKey(_) => {
@@ -193,5 +206,13 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
         .ok_or(AppError::InvalidToken(
             "token does not name a user of this gateway",
         ))?;
-    Ok(Json(user.into()))
+    let permissions = crate::authz::permissions(user.role())
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok(Json(Me {
+        user: user.into(),
+        permissions,
+        impersonator: verified.impersonator,
+    }))
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use crate::auth::api_keys::ApiKeys;
+use crate::auth::scopes::{ApiScope, ScopeSet, known_names};
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::models::api_key::{ApiKey, NewApiKey};
 use crate::schema::{api_keys, tenants};
@@ -31,6 +32,38 @@ pub struct CreateApiKey {
     /// This key's own requests per minute, counted besides the tenant's; absent: the tenant's alone.
     #[serde(default)]
     pub requests_per_minute: Option<i64>,
+    /// What the key may be used for: a non-empty subset of `chat`, `search`,
+    /// `documents:read`, `documents:write`, `usage:read`. Absent: all of them.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// The scopes asked for, or all; an unknown name or an empty list is a 422 on `scopes`.
+pub fn check_scopes(errors: &mut Vec<FieldError>, asked: Option<&[String]>) -> ScopeSet {
+    let Some(asked) = asked else {
+        return ScopeSet::ALL;
+    };
+    let mut set = ScopeSet::EMPTY;
+    for name in asked {
+        match ApiScope::parse(name) {
+            Some(scope) => set.insert(scope),
+            None => {
+                // The message names the known scopes, never echoes the caller's text.
+                errors.push(FieldError::new(
+                    "scopes",
+                    format!("unknown scope; expected some of: {}", known_names()),
+                ));
+                return set;
+            }
+        }
+    }
+    if set.is_empty() {
+        errors.push(FieldError::new(
+            "scopes",
+            format!("must name at least one of: {}", known_names()),
+        ));
+    }
+    set
 }
 
 /// A new key: the row, and the plaintext to show once.
@@ -75,6 +108,7 @@ pub async fn create(
     }
     let requests_per_minute =
         super::tenants::check_requests_per_minute(&mut errors, input.requests_per_minute);
+    let scopes = check_scopes(&mut errors, input.scopes.as_deref());
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
@@ -87,6 +121,7 @@ pub async fn create(
         key_hash: generated.hash,
         expires_at: input.expires_at,
         requests_per_minute,
+        scopes: scopes.names(),
     };
     let mut fields = vec!["name".to_owned()];
     if new.expires_at.is_some() {
@@ -94,6 +129,9 @@ pub async fn create(
     }
     if new.requests_per_minute.is_some() {
         fields.push("requests_per_minute".to_owned());
+    }
+    if input.scopes.is_some() {
+        fields.push("scopes".to_owned());
     }
     let row = conn
         .transaction(async |conn| {
@@ -176,7 +214,7 @@ pub async fn revoke(
 }
 
 /// Replaces a key: a new key for the same tenant, with the same name, request limit and expiry
-/// (none when the old one had expired), and the old key revoked, in one transaction. The caller should then
+/// (none when the old one had expired) and scopes, and the old key revoked, in one transaction. The caller should then
 /// `forget` the old prefix on this replica; other replicas hear of it through the NOTIFY.
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
@@ -203,6 +241,7 @@ pub async fn rotate(
             name: old.name.clone(),
             expires_at: old.expires_at.filter(|at| *at > Utc::now()),
             requests_per_minute: old.requests_per_minute.map(i64::from),
+            scopes: Some(old.scopes.clone()),
         };
         let tenant_id = old.tenant_id.clone();
         let created = create(conn, keys, actor, &tenant_id, input).await?;

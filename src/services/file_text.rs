@@ -88,7 +88,71 @@ fn markdown_title(text: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Elements nested deeper than this are refused: parsing and rendering HTML costs time
+/// growing with the square of the nesting (2 MiB of `<div>`s would take hours), and real
+/// pages stay far below it.
+const MAX_HTML_DEPTH: usize = 256;
+
+/// Elements that never hold others (void) or whose end tag may be left out (a new `<p>`,
+/// `<li>`, `<td>` closes the previous one): not counted as nesting.
+const UNCOUNTED: [&str; 34] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head",
+];
+
+/// How deeply the page's elements nest, at most, read from its tags (a lenient scan: it
+/// only needs to be close for the pages that matter, deeply nested ones).
+fn html_depth_exceeds(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    let find = |from: usize, needle: &[u8]| {
+        memchr::memmem::find(&bytes[from.min(bytes.len())..], needle).map(|at| from + at)
+    };
+    while let Some(at) = memchr::memchr(b'<', &bytes[i..]).map(|at| i + at) {
+        let rest = &bytes[at + 1..];
+        if rest.starts_with(b"!--") {
+            i = find(at + 4, b"-->").map_or(bytes.len(), |end| end + 3);
+            continue;
+        }
+        let closing = rest.first() == Some(&b'/');
+        let name_start = at + 1 + usize::from(closing);
+        let name_len = bytes[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        let name =
+            String::from_utf8_lossy(&bytes[name_start..name_start + name_len]).to_ascii_lowercase();
+        let Some(end) = memchr::memchr(b'>', &bytes[name_start..]).map(|e| name_start + e) else {
+            break;
+        };
+        i = end + 1;
+        if name.is_empty() || UNCOUNTED.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if bytes[end - 1] != b'/' {
+            if matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+                // Their text is not markup: skip to their end tag.
+                i = find(i, format!("</{name}").as_bytes()).unwrap_or(bytes.len());
+                continue;
+            }
+            depth += 1;
+            if depth > max {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn html_text(bytes: &[u8]) -> Result<FileText, String> {
+    if html_depth_exceeds(bytes, MAX_HTML_DEPTH) {
+        return Err(format!(
+            "HTML nested more than {MAX_HTML_DEPTH} elements deep"
+        ));
+    }
     // Raw mode renders table cells one after the other instead of laying out columns.
     let render = |input: &[u8]| {
         html2text::config::plain_no_decorate()
@@ -203,6 +267,25 @@ mod tests {
             assert!(!file.text.contains(markup), "{markup} in {}", file.text);
         }
         assert_eq!(file.title.as_deref(), Some("Tea & biscuits"));
+    }
+
+    #[test]
+    fn deeply_nested_html_is_refused_quickly() {
+        let deep = format!("{}x{}", "<div>".repeat(400_000), "</div>".repeat(400_000));
+        let started = std::time::Instant::now();
+        let refused = extract("deep.html", deep.as_bytes()).unwrap_err();
+        assert!(refused.contains("nested more than 256"), "{refused}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Wide is fine: many siblings, unclosed paragraphs and list items, void elements.
+        let wide = format!(
+            "<ul>{}</ul>{}<div><script>{}</script></div>",
+            "<li>item<br><img src=x>".repeat(5000),
+            "<p>para".repeat(5000),
+            "<div>".repeat(1000)
+        );
+        assert!(!html_depth_exceeds(wide.as_bytes(), 256));
+        let ok = format!("{}x{}", "<div>".repeat(200), "</div>".repeat(200));
+        assert!(extract("ok.html", ok.as_bytes()).is_ok());
     }
 
     #[test]

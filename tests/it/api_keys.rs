@@ -444,6 +444,7 @@ async fn documents_are_written_by_tenant_keys_and_superusers_only() {
         key_id: Uuid::new_v4(),
         tenant_id: "acme".into(),
         requests_per_minute: None,
+        scopes: tenantgate::auth::scopes::ScopeSet::ALL,
     });
     assert!(require_writer(state, &key).await.is_ok());
 

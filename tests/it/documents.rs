@@ -20,6 +20,7 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
             key_hash: generated.hash.clone(),
             expires_at: None,
             requests_per_minute: None,
+            scopes: tenantgate::auth::scopes::ScopeSet::ALL.names(),
         })
         .execute(&mut conn)
         .await

@@ -132,3 +132,39 @@ async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_s
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
+
+/// `ALGORITHM=RS256,ES256` with a JWKS: a list spanning key families still verifies each token
+/// with its own (allowed) algorithm, and an algorithm outside the list is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_algorithm_list_may_span_key_families_with_a_jwks() {
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k1", "alg": "ES256", "use": "sig"}]});
+    let server = axum::Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let body = jwks.clone();
+            async move { Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, server).await });
+    let app = TestApp::builder()
+        .env("ALGORITHM", "RS256,ES256")
+        .env("JWKS_URL", &format!("http://{addr}/jwks.json"))
+        .build()
+        .await;
+    app.seed_tenant("acme", None).await;
+    app.get("/tenant")
+        .bearer(&es256(Some("k1"), &claims()))
+        .send()
+        .await
+        .assert_status(200);
+    let hs = mint(&claims(), Algorithm::HS256, JWT_SECRET.as_bytes());
+    app.get("/tenant")
+        .bearer(&hs)
+        .send()
+        .await
+        .assert_error(401, "invalid_token");
+}

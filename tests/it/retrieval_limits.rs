@@ -166,3 +166,59 @@ async fn search_with_key(router: &axum::Router, key: &str) -> axum::http::Status
         .expect("infallible")
         .status()
 }
+
+/// 60 KB of `w1 w1 …` once gave 500 "stack depth limit exceeded", 1.9 MB 500 "value is too big
+/// in tsquery" with the whole message in the log line. On every route that searches: no 5xx,
+/// and no log line holds more than a clip of the message.
+#[tokio::test]
+async fn huge_repetitive_messages_never_fail_any_search_route_nor_flood_the_log() {
+    use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+    let log = crate::harness::logs::capture();
+    let llm = FakeLlm::start(Script::Reply).await;
+    let app = TestApp::builder()
+        .env("OPENAI_BASE_URL", &llm.base_url)
+        .env("OPENAI_API_KEY", UPSTREAM_KEY)
+        .build()
+        .await;
+    app.seed_tenant("acme", None).await;
+    let key = api_key_for(&app, "acme").await;
+    ingest_one(&app, &key).await;
+    for message in ["w1 ".repeat(20_000), "w1 ".repeat(633_000)] {
+        let bodies = [
+            ("/chat", json!({"message": message})),
+            (
+                "/v1/chat/completions",
+                json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": message}]}),
+            ),
+            ("/search", json!({"query": message})),
+        ];
+        for (path, body) in bodies {
+            let started = Instant::now();
+            let answer = app.post(path).api_key(&key).json(&body).send().await;
+            let status = answer.status.as_u16();
+            // `/search` refuses queries over its cap (422); the chat routes clip and answer.
+            let expected: &[u16] = if path == "/search" {
+                &[200, 422]
+            } else {
+                &[200]
+            };
+            assert!(
+                expected.contains(&status),
+                "{path} with {} bytes: {status} {}",
+                message.len(),
+                answer.text().chars().take(300).collect::<String>()
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{path}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    let text = log.text();
+    assert!(text.contains("request"), "the capture sees the requests");
+    assert!(
+        !text.contains(&"w1 ".repeat(2_000)),
+        "a log line holds (nearly) the whole message"
+    );
+}

@@ -30,6 +30,7 @@ pub struct CreatedApiKey {
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
     pub requests_per_minute: Option<i32>,
+    pub scopes: Vec<String>,
     /// The key (`tg_…`): send it as `X-API-Key` or `Authorization: Bearer`. Store it now;
     /// it cannot be shown again.
     #[schema(format = Password)]
@@ -75,6 +76,7 @@ pub async fn create(
             last_used_at: row.last_used_at,
             revoked_at: row.revoked_at,
             requests_per_minute: row.requests_per_minute,
+            scopes: row.scopes,
             key: created.plaintext.expose_secret().to_owned(),
         }),
     ))

@@ -219,11 +219,12 @@ pub async fn impersonate(
     }
     let id = user_id(&id)?;
     let mut conn = state.pool.get().await?;
-    let target = service::get(&mut conn, id).await?;
+    // Out of the caller's reach first (404, as if absent: an org admin never sees a
+    // superuser), then the targets no one may impersonate (403).
+    let target = reachable(&mut conn, &scope, id).await?;
     if target.role() == Role::Superuser {
         return Err(AppError::Forbidden("superusers cannot be impersonated"));
     }
-    let target = reachable(&mut conn, &scope, id).await?;
     if !target.is_active {
         return Err(AppError::Forbidden("inactive users cannot be impersonated"));
     }

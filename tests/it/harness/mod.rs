@@ -242,10 +242,14 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let router = self.router.clone();
+        let header_read_timeout = self.state.config.header_read_timeout;
+        // The server's own connection handling (timeouts included), as `tenantgate serve` runs it.
         self.background.push(tokio::spawn(async move {
-            let _ = axum::serve(
+            let _ = tenantgate::server::serve_router(
                 listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
+                router,
+                header_read_timeout,
+                std::future::pending(),
             )
             .await;
         }));
