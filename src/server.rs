@@ -172,6 +172,7 @@ fn log_settings_in_effect(config: &crate::config::Config) {
         llm_upstream = %upstream,
         llm_configured = config.llm.api_key.is_some(),
         default_retriever = "pinecone when the tenant has a Pinecone key, else builtin",
+        trusted_proxy_hops = config.trusted_proxy_hops,
         "settings in effect"
     );
 }

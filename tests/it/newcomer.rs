@@ -446,6 +446,7 @@ async fn serve_logs_its_settings_and_refused_origins_without_colour_in_a_pipe() 
         .env("RUST_LOG", "tenantgate=debug,info")
         .env("BACKEND_CORS_ORIGINS", "https://app.example.com")
         .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+        .env("TRUSTED_PROXY_HOPS", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -510,7 +511,8 @@ async fn serve_logs_its_settings_and_refused_origins_without_colour_in_a_pipe() 
     assert!(
         settings.contains("https://app.example.com")
             && settings.contains("http://127.0.0.1:9/v1")
-            && settings.contains("llm_configured=false"),
+            && settings.contains("llm_configured=false")
+            && settings.contains("trusted_proxy_hops=1"),
         "{settings}"
     );
     assert!(
