@@ -113,6 +113,8 @@ impl UpstreamFailure {
 /// One call to an upstream (retries included): its latency as the caller saw it, and its
 /// failure if it failed.
 pub fn upstream_call(upstream: Upstream, elapsed: Duration, failure: Option<UpstreamFailure>) {
+    // Counted toward the request's upstream wait when the request is measured for overhead.
+    let _ = UPSTREAM_WAIT.try_with(|waited| waited.set(waited.get() + elapsed));
     metrics::histogram!("upstream_request_duration_seconds", "upstream" => upstream.label())
         .record(elapsed.as_secs_f64());
     if let Some(failure) = failure {
@@ -123,6 +125,42 @@ pub fn upstream_call(upstream: Upstream, elapsed: Duration, failure: Option<Upst
         )
         .increment(1);
     }
+}
+
+tokio::task_local! {
+    /// The time the current request has spent waiting on upstreams so far.
+    static UPSTREAM_WAIT: std::cell::Cell<Duration>;
+}
+
+/// The routes whose time is mostly an upstream's: their overhead is measured apart.
+const OVERHEAD_ROUTES: [&str; 2] = ["/chat", "/v1/chat/completions"];
+
+/// Whether `route` (a route template) gets `gateway_overhead_seconds`.
+pub fn measures_overhead(route: &str) -> bool {
+    OVERHEAD_ROUTES.contains(&route)
+}
+
+/// Runs `request` (the rest of the stack) keeping count of the time its upstream calls take,
+/// and returns that time with the response: the request's duration minus it is what the
+/// gateway itself added. For a streamed answer both end at the response headers.
+pub async fn with_upstream_wait<F: std::future::Future>(request: F) -> (F::Output, Duration) {
+    UPSTREAM_WAIT
+        .scope(std::cell::Cell::new(Duration::ZERO), async {
+            let output = request.await;
+            (output, UPSTREAM_WAIT.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// What the gateway added to a chat request: its duration minus the upstreams' share.
+pub fn gateway_overhead(route: &str, total: Duration, upstream: Duration) {
+    let route = OVERHEAD_ROUTES
+        .iter()
+        .find(|r| **r == route)
+        .copied()
+        .unwrap_or(UNMATCHED);
+    metrics::histogram!("gateway_overhead_seconds", "route" => route)
+        .record(total.saturating_sub(upstream).as_secs_f64());
 }
 
 /// A tenant-cache lookup: answered from memory (`hit`, inactive and unknown ids included) or

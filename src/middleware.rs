@@ -254,7 +254,13 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = crate::metrics::route_label(request.extensions().get::<MatchedPath>());
     let method = crate::metrics::method_label(request.method());
-    let response = next.run(request).await;
+    let response = if crate::metrics::measures_overhead(&route) {
+        let (response, upstream) = crate::metrics::with_upstream_wait(next.run(request)).await;
+        crate::metrics::gateway_overhead(&route, started.elapsed(), upstream);
+        response
+    } else {
+        next.run(request).await
+    };
     let status = crate::metrics::status_label(response.status());
     metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);

@@ -142,3 +142,47 @@ async fn metrics_count_embeddings_and_pinecone_calls_and_errors() {
     assert!(moved(r#"upstream_errors_total{upstream="pinecone",kind="status"}"#) >= 1.0);
     assert!(moved(r#"upstream_errors_total{upstream="embeddings",kind="status"}"#) >= 1.0);
 }
+
+/// `gateway_overhead_seconds` is a chat request's duration minus its upstream wait: with an
+/// upstream that takes 300 ms, the overhead leaves those 300 ms out.
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_overhead_leaves_out_the_upstream_wait() {
+    let fake = FakeLlm::start(Script::Slow(std::time::Duration::from_millis(300))).await;
+    let app = TestApp::builder()
+        .env("OPENAI_API_KEY", UPSTREAM_KEY)
+        .env("OPENAI_BASE_URL", &fake.base_url)
+        .env("CHAT_MODEL", "gpt-test-mini")
+        .build()
+        .await;
+    let admin = app.superuser_token().await;
+    app.create_tenant(&admin, "acme", json!({"retriever": "none"}))
+        .await;
+    let token = app.tenant_token("acme");
+    let before = scrape(&app).await;
+    for _ in 0..3 {
+        app.post("/v1/chat/completions")
+            .bearer(&token)
+            .json(
+                &json!({"model": "gpt-test-mini", "messages": [{"role": "user", "content": "Hi"}]}),
+            )
+            .send()
+            .await
+            .assert_status(200);
+    }
+    let after = scrape(&app).await;
+    let moved = |name: &str| series(&after, name) - series(&before, name);
+    let route = r#"route="/v1/chat/completions""#;
+    assert!(
+        moved(&format!("gateway_overhead_seconds_count{{{route}}}")) >= 3.0,
+        "{after}"
+    );
+    // Other tests' requests only add their own (non-negative) upstream wait to the difference.
+    let total = moved(&format!(
+        "http_request_duration_seconds_sum{{method=\"POST\",{route}}}"
+    ));
+    let overhead = moved(&format!("gateway_overhead_seconds_sum{{{route}}}"));
+    assert!(
+        total - overhead >= 0.9,
+        "total {total} s, overhead {overhead} s: the upstream's 3 x 300 ms are not left out"
+    );
+}
