@@ -24,9 +24,10 @@ AXUM_PORT=${AXUM_PORT:-28282}
 PROXY_PORT=${PROXY_PORT:-28283}
 ADMIN_URL=${BENCH_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB_NAME=tenantgate_ceilings
-BIN=target/release/tenantgate
-CHAT=target/release/examples/chat_bench
-CEIL=target/release/examples/ceilings
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/tenantgate
+CHAT=$TARGET/release/examples/chat_bench
+CEIL=$TARGET/release/examples/ceilings
 
 for tool in wrk curl psql; do
   command -v "$tool" >/dev/null || { echo "ceilings: $tool is required (apt-get install -y $tool)" >&2; exit 1; }

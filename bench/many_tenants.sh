@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --example many_tenants
-exec target/release/examples/many_tenants
+exec "${CARGO_TARGET_DIR:-target}/release/examples/many_tenants"
