@@ -60,6 +60,10 @@ impl AppState {
             },
             http: http.clone(),
             llm: config.llm.clone(),
+            embeddings: Arc::new(crate::retrieval::embeddings::Embeddings::new(
+                http.clone(),
+                &config.llm,
+            )),
         };
         let tenants = Arc::new(TenantCache::new(
             pool.clone(),

@@ -92,6 +92,9 @@ pub struct RetrievalDeps {
     pub store_limits: store::StoreLimits,
     pub http: reqwest::Client,
     pub llm: LlmConfig,
+    /// The server's embeddings client, one for every Pinecone tenant (it holds nothing of a
+    /// tenant's; sharing it saves each cached tenant its own copy of the URL, model and key).
+    pub embeddings: Arc<embeddings::Embeddings>,
 }
 
 /// Builds the retriever of one tenant. Cheap and infallible for valid settings: anything that

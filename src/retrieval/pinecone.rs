@@ -18,6 +18,7 @@
 //! - Every call carries the tenant's decrypted key in `Api-Key` and `X-Pinecone-API-Version`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ enum IndexHost {
 pub struct PineconeRetriever {
     store: DocumentStore,
     http: reqwest::Client,
-    embeddings: Embeddings,
+    embeddings: Arc<Embeddings>,
     api_key: Option<HeaderValue>,
     namespace: String,
     index: IndexHost,
@@ -209,7 +210,7 @@ impl PineconeRetriever {
         Self {
             store,
             http: deps.http.clone(),
-            embeddings: Embeddings::new(deps.http.clone(), &deps.llm),
+            embeddings: deps.embeddings.clone(),
             api_key,
             namespace: settings.namespace.clone().unwrap_or_default(),
             index,
