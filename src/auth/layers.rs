@@ -145,8 +145,19 @@ fn route_of(request: &Request) -> Option<&'static TenantRoute> {
 fn check_scope(request: &Request, grant: &ApiKeyGrant) -> Result<(), AppError> {
     // A route missing from the table is a bug (a unit test in `crate::router` guards it):
     // refuse rather than let a key through unchecked.
-    let route = route_of(request)
-        .ok_or_else(|| AppError::internal("tenant route missing from auth::tenant_routes"))?;
+    let Some(route) = route_of(request) else {
+        // A tenant path with a method it does not take (`DELETE /conversations`): 405, as the
+        // router answers a token holder.
+        let known_path = request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|t| tenant_routes::has_path(t.as_str()));
+        return Err(if known_path {
+            AppError::MethodNotAllowed
+        } else {
+            AppError::internal("tenant route missing from auth::tenant_routes")
+        });
+    };
     match route.scope {
         Some(scope) if !grant.scopes.contains(scope) => {
             Err(AppError::InsufficientScope(scope.as_str()))

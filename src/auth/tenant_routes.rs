@@ -74,6 +74,12 @@ pub fn lookup(method: &Method, template: &str) -> Option<&'static TenantRoute> {
         .find(|r| r.path == template && r.method == method)
 }
 
+/// Whether `template` is a tenant route with some method (a request with another method is
+/// answered 405 by the router, whoever sends it).
+pub fn has_path(template: &str) -> bool {
+    TENANT_ROUTES.iter().any(|r| r.path == template)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

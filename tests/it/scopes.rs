@@ -305,3 +305,42 @@ async fn auth_me_lists_role_org_and_permissions() {
         );
     }
 }
+
+/// A tenant path with a method it does not take answers an API key 405, as it answers a token
+/// (found by `properties::arbitrary_ids_in_paths_and_queries_never_get_a_server_error`: it was
+/// a 500 for keys).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_method_a_tenant_path_does_not_take_is_405_for_keys_too() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    app.create_tenant(&admin, "acme", json!({})).await;
+    let key = key_with(&app, &admin, "acme", None).await;
+    let key = key["key"].as_str().expect("key").to_owned();
+    let token = app.tenant_token("acme");
+    for (method, path) in [
+        ("DELETE", "/conversations/"),
+        ("DELETE", "/conversations"),
+        ("PUT", "/search"),
+        ("PATCH", "/tenant"),
+    ] {
+        let (status, code) = call(&app, method, path, &None, &key).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (405, "method_not_allowed"),
+            "{method} {path} with a key"
+        );
+        let response = app
+            .request(
+                axum::http::Method::from_bytes(method.as_bytes()).expect("method"),
+                path,
+            )
+            .bearer(&token)
+            .send()
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            405,
+            "{method} {path} with a token"
+        );
+    }
+}
