@@ -135,9 +135,9 @@ tokio::task_local! {
 /// The routes whose time is mostly an upstream's: their overhead is measured apart.
 const OVERHEAD_ROUTES: [&str; 2] = ["/chat", "/v1/chat/completions"];
 
-/// Whether `route` (a route template) gets `gateway_overhead_seconds`.
-pub fn measures_overhead(route: &str) -> bool {
-    OVERHEAD_ROUTES.contains(&route)
+/// The label of `route` (a route template) when it gets `gateway_overhead_seconds`.
+pub fn overhead_route(route: &str) -> Option<&'static str> {
+    OVERHEAD_ROUTES.iter().find(|r| **r == route).copied()
 }
 
 /// Runs `request` (the rest of the stack) keeping count of the time its upstream calls take,
@@ -153,12 +153,7 @@ pub async fn with_upstream_wait<F: std::future::Future>(request: F) -> (F::Outpu
 }
 
 /// What the gateway added to a chat request: its duration minus the upstreams' share.
-pub fn gateway_overhead(route: &str, total: Duration, upstream: Duration) {
-    let route = OVERHEAD_ROUTES
-        .iter()
-        .find(|r| **r == route)
-        .copied()
-        .unwrap_or(UNMATCHED);
+pub fn gateway_overhead(route: &'static str, total: Duration, upstream: Duration) {
     metrics::histogram!("gateway_overhead_seconds", "route" => route)
         .record(total.saturating_sub(upstream).as_secs_f64());
 }

@@ -254,9 +254,9 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = crate::metrics::route_label(request.extensions().get::<MatchedPath>());
     let method = crate::metrics::method_label(request.method());
-    let response = if crate::metrics::measures_overhead(&route) {
+    let response = if let Some(overhead_route) = crate::metrics::overhead_route(&route) {
         let (response, upstream) = crate::metrics::with_upstream_wait(next.run(request)).await;
-        crate::metrics::gateway_overhead(&route, started.elapsed(), upstream);
+        crate::metrics::gateway_overhead(overhead_route, started.elapsed(), upstream);
         response
     } else {
         next.run(request).await
