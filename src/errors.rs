@@ -248,6 +248,9 @@ impl From<DieselError> for AppError {
                     Some(name) if name.contains("tenant_id") => {
                         Self::validation("tenant_id", "no tenant with this id")
                     }
+                    Some(name) if name.contains("org_id") => {
+                        Self::validation("org_id", "no organization with this id")
+                    }
                     _ => Self::internal(&error),
                 }
             }

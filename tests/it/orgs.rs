@@ -255,3 +255,41 @@ async fn cli_creates_lists_shows_updates_and_deactivates_orgs() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// An `org_id` naming no organization is the caller's mistake: 422 on `org_id`, never 500
+/// (found by the property tests in CI: `PUT /admin/tenants/other {"org_id":"¡"}`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_org_id_is_422_on_every_write_that_takes_one() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    app.create_tenant(&admin, "other", json!({})).await;
+    let writes = [
+        ("POST", "/admin/tenants", json!({"id": "t-new", "name": "T", "org_id": "nope"})),
+        ("PUT", "/admin/tenants/other", json!({"org_id": "¡"})),
+        ("PATCH", "/admin/tenants/other", json!({"org_id": "nope"})),
+        (
+            "POST",
+            "/admin/users",
+            json!({"email": "oa@example.com", "password": "a long password 1", "role": "org_admin", "org_id": "nope"}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let request = match method {
+            "POST" => app.post(path),
+            "PUT" => app.put(path),
+            _ => app.patch(path),
+        };
+        let response = request.bearer(&admin).json(&body).send().await;
+        assert_eq!(
+            response.status.as_u16(),
+            422,
+            "{method} {path} {body}: {}",
+            response.text()
+        );
+        assert!(
+            response.text().contains("org_id"),
+            "{method} {path}: the error names the field: {}",
+            response.text()
+        );
+    }
+}
