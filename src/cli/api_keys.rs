@@ -12,6 +12,7 @@ use crate::auth::api_keys::ApiKeys;
 use crate::errors::AppError;
 use crate::models::api_key::ApiKey;
 use crate::services::api_keys::{self, CreateApiKey};
+use crate::services::caches::NoCaches;
 
 #[derive(Subcommand)]
 pub enum ApiKeysCommand {
@@ -129,7 +130,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
         ApiKeysCommand::Rotate { key_id } => {
             let pool = crate::db::build_pool(&config.database)?;
             let keys = ApiKeys::new(pool, &config.keys);
-            let (old, created) = api_keys::rotate(&mut conn, &keys, &actor, key_id)
+            let (old, created) = api_keys::rotate(&mut conn, &NoCaches, &keys, &actor, key_id)
                 .await
                 .map_err(|e| match e {
                     AppError::NotFound(_) => format!("no API key with id {key_id}"),
@@ -152,7 +153,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             println!("{}", created.plaintext.expose_secret());
         }
         ApiKeysCommand::Revoke { key_id } => {
-            let key = api_keys::revoke(&mut conn, &actor, None, key_id)
+            let key = api_keys::revoke(&mut conn, &NoCaches, &actor, None, key_id)
                 .await
                 .map_err(|e| match e {
                     AppError::NotFound(_) => format!("no API key with id {key_id}"),

@@ -16,8 +16,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -25,10 +24,10 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::errors::AppError;
-use crate::models::api_key::NewApiKey;
-use crate::schema::api_keys;
 use crate::secrets::SecretKey;
+use crate::services::api_keys::{self, CreateApiKey};
 use crate::services::audit::Actor;
+use crate::services::caches::NoCaches;
 use crate::services::documents::{self, NewDocument};
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 use crate::services::users::{self, CreateUser, UpdateUser};
@@ -169,7 +168,9 @@ async fn upsert_user(
                 role: None,
                 org_id: None,
             };
-            Ok(users::update(conn, actor, user.id, changes).await?.id)
+            Ok(users::update(conn, &NoCaches, actor, user.id, changes)
+                .await?
+                .id)
         }
         Err(AppError::NotFound(_)) => {
             let input = CreateUser {
@@ -209,8 +210,8 @@ async fn upsert_tenant(
         monthly_token_budget: None,
         org_id: None,
     };
-    let row = match tenants::create(conn, &state.config.keys, actor, input).await {
-        Ok(row) => row,
+    match tenants::create(conn, state, &state.config.keys, actor, input).await {
+        Ok(_) => {}
         Err(AppError::Conflict(_)) => {
             let changes = UpdateTenant {
                 name: Some(Some(tenant.name.into())),
@@ -219,42 +220,30 @@ async fn upsert_tenant(
                 retriever: Some(Some("builtin".into())),
                 ..UpdateTenant::default()
             };
-            tenants::update(conn, &state.config.keys, actor, tenant.id, changes).await?
+            tenants::update(conn, state, &state.config.keys, actor, tenant.id, changes).await?;
         }
         Err(other) => return Err(other),
-    };
-    state.tenants.announce(&row.id, row.version).await;
+    }
     Ok(())
 }
 
-/// A fresh API key named `demo` for the tenant (earlier demo keys are removed).
+/// A fresh API key named `demo` for the tenant; earlier demo keys are revoked (through the
+/// service, like `DELETE …/api-keys/{id}`: audited, and forgotten by the cache).
 async fn replace_api_key(
     state: &AppState,
     conn: &mut AsyncPgConnection,
+    actor: &Actor,
     tenant_id: &str,
 ) -> Result<SecretString, AppError> {
-    diesel::delete(
-        api_keys::table
-            .filter(api_keys::tenant_id.eq(tenant_id))
-            .filter(api_keys::name.eq(KEY_NAME)),
-    )
-    .execute(conn)
-    .await?;
-    let generated = state.api_keys.generate();
-    diesel::insert_into(api_keys::table)
-        .values(NewApiKey {
-            id: Uuid::new_v4(),
-            tenant_id: tenant_id.to_owned(),
-            name: KEY_NAME.to_owned(),
-            prefix: generated.prefix,
-            key_hash: generated.hash,
-            expires_at: None,
-            requests_per_minute: None,
-            scopes: crate::auth::scopes::ScopeSet::ALL.names(),
-        })
-        .execute(conn)
-        .await?;
-    Ok(generated.plaintext)
+    api_keys::revoke_named(conn, state, actor, tenant_id, KEY_NAME).await?;
+    let input = CreateApiKey {
+        name: KEY_NAME.to_owned(),
+        expires_at: None,
+        requests_per_minute: None,
+        scopes: None,
+    };
+    let created = api_keys::create(conn, &state.api_keys, actor, tenant_id, input).await?;
+    Ok(created.plaintext)
 }
 
 struct Seeded {
@@ -293,7 +282,7 @@ async fn seed(state: &AppState) -> Result<Seeded, AppError> {
         let (token, _) = state
             .tokens
             .issue(&user_id.to_string(), &email, Some(tenant.id))?;
-        let key = replace_api_key(state, conn, tenant.id).await?;
+        let key = replace_api_key(state, conn, &actor, tenant.id).await?;
         let context = state.tenants.get(tenant.id).await?;
         let docs = tenant
             .documents

@@ -10,6 +10,7 @@ use super::{cli_actor, cli_scope, connect, error_text, load_config};
 use crate::authz::Action;
 use crate::errors::AppError;
 use crate::models::organization::Organization;
+use crate::services::caches::NoCaches;
 use crate::services::orgs::{self, CreateOrganization, UpdateOrganization};
 
 #[derive(Subcommand)]
@@ -103,7 +104,7 @@ pub async fn run(command: OrgsCommand) -> Result<(), String> {
                 name: Some(name),
                 is_active: None,
             };
-            let org = orgs::update(&mut conn, &actor, &id, input)
+            let org = orgs::update(&mut conn, &NoCaches, &actor, &id, input)
                 .await
                 .map_err(org_error(&id))?;
             let verb = if org.version == before.version {
@@ -129,7 +130,7 @@ async fn set_active(
     cli_scope(Action::OrgDeactivate)?
         .require_org(id)
         .map_err(error_text)?;
-    let org = orgs::set_active(conn, actor, id, active)
+    let org = orgs::set_active(conn, &NoCaches, actor, id, active)
         .await
         .map_err(|e| match e {
             AppError::NotFound(_) => format!("no organization with id {id}"),

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::authz::Action;
 use crate::models::tenant::{Tenant, TenantView};
+use crate::services::caches::NoCaches;
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 
 /// API fields whose flag is not their name with dashes.
@@ -176,7 +177,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 monthly_token_budget,
                 org_id,
             };
-            let tenant = tenants::create(&mut conn, &config.keys, &actor, input)
+            let tenant = tenants::create(&mut conn, &NoCaches, &config.keys, &actor, input)
                 .await
                 .map_err(|e| flag_error_text(e, FLAGS))?;
             println!("tenants: created {}", tenant.id);
@@ -222,7 +223,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             let before = tenants::get(&mut conn, &id)
                 .await
                 .map_err(|_| format!("no tenant with id {id}"))?;
-            let tenant = tenants::update(&mut conn, &config.keys, &actor, &id, changes)
+            let tenant = tenants::update(&mut conn, &NoCaches, &config.keys, &actor, &id, changes)
                 .await
                 .map_err(|e| match e {
                     crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
@@ -270,7 +271,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             print_tenant(tenant);
         }
         TenantsCommand::Activate { id } => {
-            let tenant = tenants::set_active(&mut conn, &actor, &id, true)
+            let tenant = tenants::set_active(&mut conn, &NoCaches, &actor, &id, true)
                 .await
                 .map_err(|e| match e {
                     crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
@@ -282,7 +283,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             );
         }
         TenantsCommand::Deactivate { id } => {
-            let tenant = tenants::set_active(&mut conn, &actor, &id, false)
+            let tenant = tenants::set_active(&mut conn, &NoCaches, &actor, &id, false)
                 .await
                 .map_err(|e| match e {
                     crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),

@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use super::{cli_actor, cli_scope, connect, error_text, flag_error_text, read_stdin_secret};
 use crate::authz::Action;
 use crate::config::{DatabaseConfig, ProcessEnv};
+use crate::services::caches::NoCaches;
 use crate::services::users::{self, CreateUser, UpdateUser};
 
 /// API fields whose flag is not their name with dashes.
@@ -129,7 +130,7 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
                 org_id: None,
                 ..Default::default()
             };
-            let user = users::update(&mut conn, &actor, user.id, update)
+            let user = users::update(&mut conn, &NoCaches, &actor, user.id, update)
                 .await
                 .map_err(error_text)?;
             println!(
@@ -146,7 +147,7 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
                 );
                 return Ok(());
             }
-            let user = users::deactivate(&mut conn, &actor, user.id)
+            let user = users::deactivate(&mut conn, &NoCaches, &actor, user.id)
                 .await
                 .map_err(error_text)?;
             println!("users: {} ({}) is now inactive", user.email, user.id);
@@ -166,7 +167,7 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
                 password: Some(password),
                 ..Default::default()
             };
-            let user = users::update(&mut conn, &actor, user.id, update)
+            let user = users::update(&mut conn, &NoCaches, &actor, user.id, update)
                 .await
                 .map_err(|e| flag_error_text(e, FLAGS))?;
             println!("users: new password set for {} ({})", user.email, user.id);

@@ -6,8 +6,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,8 +14,7 @@ use crate::auth::credentials::{self, Credential};
 use crate::auth::login_throttle::LoginAttempt;
 use crate::client_address::client_ip;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::user::{User, UserView};
-use crate::schema::users;
+use crate::models::user::UserView;
 use crate::state::AppState;
 
 /// JSON login body. The OAuth2 password form (`username`, `password`) is accepted too.
@@ -129,12 +126,7 @@ pub async fn token(
         });
     }
     let mut conn = state.pool.get().await?;
-    let user: Option<(User, i64)> = users::table
-        .filter(users::email_key.eq(&email_key))
-        .select((User::as_select(), users::token_version))
-        .first(&mut conn)
-        .await
-        .optional()?;
+    let user = crate::services::users::login_candidate(&mut conn, &email_key).await?;
     drop(conn);
     let usable = user.filter(|(u, _)| u.is_active);
     let stored = usable.as_ref().map(|(u, _)| u.password_hash.clone());
@@ -197,12 +189,8 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<
             "token does not name a user of this gateway",
         ))?;
     let mut conn = state.pool.get().await?;
-    let user: User = users::table
-        .find(id)
-        .select(User::as_select())
-        .first(&mut conn)
-        .await
-        .optional()?
+    let user = crate::services::users::find(&mut conn, id)
+        .await?
         .ok_or(AppError::InvalidToken(
             "token does not name a user of this gateway",
         ))?;

@@ -4,7 +4,7 @@
 //! The plaintext key exists only in the value `create` returns: the row keeps its prefix and
 //! keyed hash (see `crate::auth::api_keys`). Revocation is a timestamp, never a deletion, so
 //! the audit trail and `GET …/api-keys` still show the key; the `api_keys` trigger tells every
-//! replica to drop it from its cache, and the caller drops it on this one at once (`forget`).
+//! replica to drop it from its cache, and the service drops it on this one at once (`Caches`).
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -13,7 +13,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Actor, Change};
+use super::caches::Caches;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::scopes::{ApiScope, ScopeSet, known_names};
 use crate::errors::{AppError, AppResult, FieldError};
@@ -85,14 +86,13 @@ async fn require_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppRes
         .ok_or_else(|| AppError::not_found("tenant"))
 }
 
-pub async fn create(
-    conn: &mut AsyncPgConnection,
+/// The row a create writes, the fields its audit entry names and the plaintext key, or every
+/// field error of `input` at once.
+fn new_key(
     keys: &ApiKeys,
-    actor: &Actor,
     tenant_id: &str,
     input: CreateApiKey,
-) -> AppResult<CreatedKey> {
-    require_tenant(conn, tenant_id).await?;
+) -> AppResult<(NewApiKey, Vec<String>, SecretString)> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_owned();
     if name.is_empty() {
@@ -124,40 +124,44 @@ pub async fn create(
         scopes: scopes.names(),
     };
     let mut fields = vec!["name".to_owned()];
-    if new.expires_at.is_some() {
-        fields.push("expires_at".to_owned());
+    for (set, field) in [
+        (new.expires_at.is_some(), "expires_at"),
+        (new.requests_per_minute.is_some(), "requests_per_minute"),
+        (input.scopes.is_some(), "scopes"),
+    ] {
+        if set {
+            fields.push(field.to_owned());
+        }
     }
-    if new.requests_per_minute.is_some() {
-        fields.push("requests_per_minute".to_owned());
-    }
-    if input.scopes.is_some() {
-        fields.push("scopes".to_owned());
-    }
-    let row = conn
-        .transaction(async |conn| {
-            let row: ApiKey = diesel::insert_into(api_keys::table)
-                .values(&new)
-                .returning(ApiKey::as_returning())
-                .get_result(conn)
-                .await?;
-            audit::record(
-                conn,
-                actor,
-                "api_key.create",
-                &row.id.to_string(),
-                Some(&row.tenant_id),
-                fields,
-            )
-            .await?;
-            Ok::<_, AppError>(row)
-        })
-        .await?;
-    Ok(CreatedKey {
-        row,
-        plaintext: generated.plaintext,
-    })
+    Ok((new, fields, generated.plaintext))
 }
 
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    keys: &ApiKeys,
+    actor: &Actor,
+    tenant_id: &str,
+    input: CreateApiKey,
+) -> AppResult<CreatedKey> {
+    require_tenant(conn, tenant_id).await?;
+    let (new, fields, plaintext) = new_key(keys, tenant_id, input)?;
+    let row = audit::audited(conn, actor, async |conn| {
+        let row: ApiKey = diesel::insert_into(api_keys::table)
+            .values(&new)
+            .returning(ApiKey::as_returning())
+            .get_result(conn)
+            .await?;
+        let change = Change::new(
+            "api_key.create",
+            row.id.to_string(),
+            Some(&row.tenant_id),
+            fields,
+        );
+        Ok((row, Some(change)))
+    })
+    .await?;
+    Ok(CreatedKey { row, plaintext })
+}
 /// A tenant's keys, newest first, revoked and expired ones included.
 pub async fn list(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppResult<Vec<ApiKey>> {
     require_tenant(conn, tenant_id).await?;
@@ -170,10 +174,11 @@ pub async fn list(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppResult<Ve
 }
 
 /// Revokes a key; revoking a revoked key changes nothing (no new timestamp, no audit entry).
-/// With `tenant_id`, a key of another tenant is 404 exactly like a missing one. The caller
-/// should then `forget` the returned row's prefix on this replica.
+/// With `tenant_id`, a key of another tenant is 404 exactly like a missing one. This replica
+/// forgets the key once the revocation has committed.
 pub async fn revoke(
     conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
     actor: &Actor,
     tenant_id: Option<&str>,
     key_id: Uuid,
@@ -181,7 +186,19 @@ pub async fn revoke(
     if let Some(tenant_id) = tenant_id {
         require_tenant(conn, tenant_id).await?;
     }
-    conn.transaction(async |conn| {
+    let key = revoke_in(conn, actor, tenant_id, key_id).await?;
+    caches.api_key_revoked(&key.prefix).await;
+    Ok(key)
+}
+
+/// `revoke` without telling the caches (inside a larger transaction, which tells them).
+async fn revoke_in(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    tenant_id: Option<&str>,
+    key_id: Uuid,
+) -> AppResult<ApiKey> {
+    audit::audited(conn, actor, async |conn| {
         let key: ApiKey = api_keys::table
             .find(key_id)
             .select(ApiKey::as_select())
@@ -192,61 +209,86 @@ pub async fn revoke(
             .filter(|k| tenant_id.is_none_or(|t| k.tenant_id == t))
             .ok_or_else(|| AppError::not_found("API key"))?;
         if key.revoked_at.is_some() {
-            return Ok(key);
+            return Ok((key, None));
         }
         let key: ApiKey = diesel::update(api_keys::table.find(key.id))
             .set(api_keys::revoked_at.eq(Utc::now()))
             .returning(ApiKey::as_returning())
             .get_result(conn)
             .await?;
-        audit::record(
-            conn,
-            actor,
+        let fields = vec!["revoked_at".to_owned()];
+        let change = Change::new(
             "api_key.revoke",
-            &key.id.to_string(),
+            key.id.to_string(),
             Some(&key.tenant_id),
-            vec!["revoked_at".to_owned()],
-        )
-        .await?;
-        Ok::<_, AppError>(key)
+            fields,
+        );
+        Ok((key, Some(change)))
     })
     .await
 }
 
 /// Replaces a key: a new key for the same tenant, with the same name, request limit and expiry
-/// (none when the old one had expired) and scopes, and the old key revoked, in one transaction. The caller should then
-/// `forget` the old prefix on this replica; other replicas hear of it through the NOTIFY.
+/// (none when the old one had expired) and scopes, and the old key revoked, in one
+/// transaction; this replica forgets the old key after the commit, the others through the
+/// NOTIFY.
 pub async fn rotate(
     conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
     keys: &ApiKeys,
     actor: &Actor,
     key_id: Uuid,
 ) -> AppResult<(ApiKey, CreatedKey)> {
-    conn.transaction(async |conn| {
-        let old: ApiKey = api_keys::table
-            .find(key_id)
-            .select(ApiKey::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| AppError::not_found("API key"))?;
-        if old.revoked_at.is_some() {
-            return Err(AppError::validation(
-                "key_id",
-                "is revoked already; create a new key instead",
-            ));
-        }
-        let input = CreateApiKey {
-            name: old.name.clone(),
-            expires_at: old.expires_at.filter(|at| *at > Utc::now()),
-            requests_per_minute: old.requests_per_minute.map(i64::from),
-            scopes: Some(old.scopes.clone()),
-        };
-        let tenant_id = old.tenant_id.clone();
-        let created = create(conn, keys, actor, &tenant_id, input).await?;
-        let revoked = revoke(conn, actor, Some(&tenant_id), old.id).await?;
-        Ok::<_, AppError>((revoked, created))
-    })
-    .await
+    let (revoked, created) = conn
+        .transaction(async |conn| {
+            let old: ApiKey = api_keys::table
+                .find(key_id)
+                .select(ApiKey::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| AppError::not_found("API key"))?;
+            if old.revoked_at.is_some() {
+                return Err(AppError::validation(
+                    "key_id",
+                    "is revoked already; create a new key instead",
+                ));
+            }
+            let input = CreateApiKey {
+                name: old.name.clone(),
+                expires_at: old.expires_at.filter(|at| *at > Utc::now()),
+                requests_per_minute: old.requests_per_minute.map(i64::from),
+                scopes: Some(old.scopes.clone()),
+            };
+            let tenant_id = old.tenant_id.clone();
+            let created = create(conn, keys, actor, &tenant_id, input).await?;
+            let revoked = revoke_in(conn, actor, Some(&tenant_id), old.id).await?;
+            Ok::<_, AppError>((revoked, created))
+        })
+        .await?;
+    caches.api_key_revoked(&revoked.prefix).await;
+    Ok((revoked, created))
+}
+
+/// Revokes the tenant's live keys named `name` (the demo's refresh), each with its entry.
+pub async fn revoke_named(
+    conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
+    actor: &Actor,
+    tenant_id: &str,
+    name: &str,
+) -> AppResult<Vec<ApiKey>> {
+    let ids: Vec<Uuid> = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id))
+        .filter(api_keys::name.eq(name))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .load(conn)
+        .await?;
+    let mut revoked = Vec::with_capacity(ids.len());
+    for id in ids {
+        revoked.push(revoke(conn, caches, actor, Some(tenant_id), id).await?);
+    }
+    Ok(revoked)
 }

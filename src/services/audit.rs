@@ -1,7 +1,7 @@
 //! The audit log: who changed what, when, with which request. Field names only, never values.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::authz::{Scope, TenantFilter};
 use crate::errors::AppResult;
@@ -46,6 +46,72 @@ impl Actor {
             impersonator: impersonator.map(|i| format!("user:{i}")),
         }
     }
+}
+
+/// One audit entry as a write describes it: the action, its object, the object's tenant and
+/// the names of the fields it set.
+pub struct Change {
+    pub action: &'static str,
+    pub target: String,
+    pub tenant_id: Option<String>,
+    pub fields: Vec<String>,
+}
+
+impl Change {
+    pub fn new(
+        action: &'static str,
+        target: impl Into<String>,
+        tenant_id: Option<&str>,
+        fields: Vec<String>,
+    ) -> Self {
+        Self {
+            action,
+            target: target.into(),
+            tenant_id: tenant_id.map(str::to_owned),
+            fields,
+        }
+    }
+}
+
+/// An async closure whose future is `Send` (the bound `diesel_async`'s `transaction` asks for,
+/// which its own helper trait expresses but does not export).
+pub trait WriteFn<C, R>: AsyncFnOnce(C) -> R + FnOnce(C) -> <Self as WriteFn<C, R>>::Fut {
+    type Fut: Future<Output = R>;
+}
+
+impl<F, C, Fut, R> WriteFn<C, R> for F
+where
+    F: AsyncFnOnce(C) -> R + FnOnce(C) -> Fut,
+    Fut: Future<Output = R>,
+{
+    type Fut = Fut;
+}
+
+/// Runs `write` in a transaction and records the audit entry it describes in the same
+/// transaction. A write that changed nothing returns no entry and leaves no trace.
+pub async fn audited<T, F>(conn: &mut AsyncPgConnection, actor: &Actor, write: F) -> AppResult<T>
+where
+    T: Send,
+    for<'r> F: AsyncFnOnce(&'r mut AsyncPgConnection) -> AppResult<(T, Option<Change>)>
+        + WriteFn<&'r mut AsyncPgConnection, AppResult<(T, Option<Change>)>, Fut: Send>
+        + Send,
+{
+    conn.transaction(async move |conn| {
+        let (value, change) = write(conn).await?;
+        if let Some(change) = change {
+            record(
+                conn,
+                actor,
+                change.action,
+                &change.target,
+                change.tenant_id.as_deref(),
+                change.fields,
+            )
+            .await?;
+        }
+        Ok(value)
+    })
+    .await
 }
 
 pub async fn record(

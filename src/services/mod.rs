@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod caches;
 pub mod conversations;
 pub mod documents;
 pub mod file_text;

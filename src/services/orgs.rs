@@ -2,13 +2,14 @@
 //! `tenantgate orgs …`). Every write runs in a transaction with its audit entry. Changing
 //! `is_active` touches the organization's tenants in the same transaction (a trigger; see the
 //! migration), so their `tenant_changed` notifications reach every replica on commit; the
-//! caller announces them on this replica at once (`tenant_versions`).
+//! service announces them on this replica once committed (`Caches`).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Actor, Change};
+use super::caches::Caches;
 use crate::authz::Scope;
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
@@ -64,28 +65,23 @@ pub async fn create(
         name,
         is_active: input.is_active.unwrap_or(true),
     };
-    conn.transaction(async |conn| {
+    audit::audited(conn, actor, async |conn| {
         let org: Organization = diesel::insert_into(organizations::table)
             .values(&new)
             .returning(Organization::as_returning())
             .get_result(conn)
             .await?;
-        audit::record(
-            conn,
-            actor,
-            "org.create",
-            &org.id,
-            None,
-            vec!["id".to_owned(), "name".to_owned()],
-        )
-        .await?;
-        Ok::<_, AppError>(org)
+        let fields = vec!["id".to_owned(), "name".to_owned()];
+        let change = Change::new("org.create", &org.id, None, fields);
+        Ok((org, Some(change)))
     })
     .await
 }
 
+/// Changes the organization; its tenants are announced on this replica after the commit.
 pub async fn update(
     conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
     actor: &Actor,
     id: &str,
     input: UpdateOrganization,
@@ -100,7 +96,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    conn.transaction(async |conn| {
+    let org = audit::audited(conn, actor, async |conn| {
         let current = get(conn, id).await?;
         // Only what really changes is written (and audited): an unchanged `is_active` must
         // not touch the tenants.
@@ -120,7 +116,7 @@ pub async fn update(
             fields.push("is_active".to_owned());
         }
         if fields.is_empty() {
-            return Ok(current);
+            return Ok((current, None));
         }
         let org: Organization = diesel::update(organizations::table.find(id))
             .set(&changes)
@@ -132,14 +128,21 @@ pub async fn update(
             Some(false) if changes.name.is_none() => "org.deactivate",
             _ => "org.update",
         };
-        audit::record(conn, actor, action, &org.id, None, fields).await?;
-        Ok::<_, AppError>(org)
+        let change = Change::new(action, &org.id, None, fields);
+        Ok((org, Some(change)))
     })
-    .await
+    .await?;
+    // The change bumped the tenants' versions: announce them, so it holds here before the
+    // notifications arrive.
+    for tenant in tenants(conn, &org.id).await? {
+        caches.tenant_changed(&tenant.id, tenant.version).await;
+    }
+    Ok(org)
 }
 
 pub async fn set_active(
     conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
     actor: &Actor,
     id: &str,
     active: bool,
@@ -148,7 +151,7 @@ pub async fn set_active(
         name: None,
         is_active: Some(active),
     };
-    update(conn, actor, id, input).await
+    update(conn, caches, actor, id, input).await
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Organization> {

@@ -1,14 +1,16 @@
 //! Creating, reading, updating and deactivating tenants.
 //!
 //! Every write runs in a transaction with its audit entry; the database trigger bumps
-//! `version` and sends the `tenant_changed` notification on commit (see the migration).
+//! `version` and sends the `tenant_changed` notification on commit (see the migration), and
+//! the write tells this replica's cache itself after the commit (`Caches`).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Actor, Change};
+use super::caches::Caches;
 use super::double_option;
 use crate::authz::{Scope, TenantFilter};
 use crate::domain::TenantId;
@@ -244,12 +246,30 @@ fn encrypt(keys: &KeyRing, tenant_id: &str, secret: &SecretString) -> Vec<u8> {
     )
 }
 
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    keys: &KeyRing,
-    actor: &Actor,
-    input: CreateTenant,
-) -> AppResult<Tenant> {
+/// A pinecone retriever needs its key; none given means pinecone when a key is, else builtin.
+fn create_retriever(
+    errors: &mut Vec<FieldError>,
+    raw: Option<&str>,
+    has_key: bool,
+) -> Option<RetrieverKind> {
+    let retriever = match raw {
+        Some(raw) => parse_retriever(errors, raw),
+        None if has_key => Some(RetrieverKind::Pinecone),
+        None => Some(RetrieverKind::Builtin),
+    };
+    // No index name or host is fine: the server's PINECONE_INDEX_NAME, or a 502 at retrieval
+    // naming what to set (the walkthrough's body names neither).
+    if retriever == Some(RetrieverKind::Pinecone) && !has_key {
+        errors.push(FieldError::new(
+            "pinecone_api_key",
+            "is required with the pinecone retriever",
+        ));
+    }
+    retriever
+}
+
+/// The row a create writes, or every field error of `input` at once.
+fn new_tenant(keys: &KeyRing, input: CreateTenant) -> AppResult<NewTenant> {
     use secrecy::ExposeSecret;
     let mut errors = Vec::new();
     if let Err(message) = TenantId::parse(&input.id) {
@@ -274,19 +294,7 @@ pub async fn create(
     let api_key = input
         .pinecone_api_key
         .filter(|k| !k.expose_secret().trim().is_empty());
-    let retriever = match input.retriever.as_deref() {
-        Some(raw) => parse_retriever(&mut errors, raw),
-        None if api_key.is_some() => Some(RetrieverKind::Pinecone),
-        None => Some(RetrieverKind::Builtin),
-    };
-    // No index name or host is fine: the server's PINECONE_INDEX_NAME, or a 502 at retrieval
-    // naming what to set (the walkthrough's body names neither).
-    if retriever == Some(RetrieverKind::Pinecone) && api_key.is_none() {
-        errors.push(FieldError::new(
-            "pinecone_api_key",
-            "is required with the pinecone retriever",
-        ));
-    }
+    let retriever = create_retriever(&mut errors, input.retriever.as_deref(), api_key.is_some());
     let search_language = match input.search_language.as_deref() {
         Some(raw) => parse_language(&mut errors, raw).unwrap_or("english"),
         None => "english",
@@ -296,7 +304,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
-    let new = NewTenant {
+    Ok(NewTenant {
         search_language: search_language.to_owned(),
         requests_per_minute,
         monthly_token_budget,
@@ -314,7 +322,11 @@ pub async fn create(
         pinecone_index_host: index_host,
         pinecone_namespace: namespace,
         org_id: empty_to_none(input.org_id),
-    };
+    })
+}
+
+/// The fields a create sets, for its audit entry (`search_language` only when it was sent).
+fn created_fields(new: &NewTenant, language_sent: bool) -> Vec<String> {
     let mut fields = vec!["id".to_owned(), "name".to_owned(), "retriever".to_owned()];
     for (set, name) in [
         (new.system_prompt.is_some(), "system_prompt"),
@@ -323,7 +335,7 @@ pub async fn create(
         (new.pinecone_index_host.is_some(), "pinecone_index_host"),
         (new.pinecone_namespace.is_some(), "pinecone_namespace"),
         (new.pinecone_api_key_enc.is_some(), "pinecone_api_key"),
-        (input.search_language.is_some(), "search_language"),
+        (language_sent, "search_language"),
         (new.requests_per_minute.is_some(), "requests_per_minute"),
         (new.monthly_token_budget.is_some(), "monthly_token_budget"),
         (new.org_id.is_some(), "org_id"),
@@ -332,33 +344,86 @@ pub async fn create(
             fields.push(name.to_owned());
         }
     }
-    conn.transaction(async |conn| {
+    fields
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
+    keys: &KeyRing,
+    actor: &Actor,
+    input: CreateTenant,
+) -> AppResult<Tenant> {
+    let language_sent = input.search_language.is_some();
+    let new = new_tenant(keys, input)?;
+    let fields = created_fields(&new, language_sent);
+    let tenant = audit::audited(conn, actor, async |conn| {
         let tenant: Tenant = diesel::insert_into(tenants::table)
             .values(&new)
             .returning(Tenant::as_returning())
             .get_result(conn)
             .await?;
-        audit::record(
-            conn,
-            actor,
-            "tenant.create",
-            &tenant.id,
-            Some(&tenant.id),
-            fields,
-        )
-        .await?;
-        Ok::<_, AppError>(tenant)
+        let change = Change::new("tenant.create", &tenant.id, Some(&tenant.id), fields);
+        Ok((tenant, Some(change)))
     })
-    .await
+    .await?;
+    caches.tenant_changed(&tenant.id, tenant.version).await;
+    Ok(tenant)
 }
 
-pub async fn update(
-    conn: &mut AsyncPgConnection,
-    keys: &KeyRing,
-    actor: &Actor,
-    id: &str,
-    input: UpdateTenant,
-) -> AppResult<Tenant> {
+/// A field that may be changed but not cleared: its value, or an error for `null`.
+fn required<T>(errors: &mut Vec<FieldError>, field: &str, value: Option<Option<T>>) -> Option<T> {
+    match value? {
+        Some(value) => Some(value),
+        None => {
+            errors.push(FieldError::new(field, "cannot be null"));
+            None
+        }
+    }
+}
+
+/// The Pinecone settings an update sets (blank clears, except the namespace, kept as sent).
+fn pinecone_changes(
+    errors: &mut Vec<FieldError>,
+    input: &mut UpdateTenant,
+    changes: &mut TenantChanges,
+) {
+    for (field, value, slot) in [
+        (
+            "pinecone_environment",
+            input.pinecone_environment.take(),
+            &mut changes.pinecone_environment,
+        ),
+        (
+            "pinecone_index_name",
+            input.pinecone_index_name.take(),
+            &mut changes.pinecone_index_name,
+        ),
+        (
+            "pinecone_index_host",
+            input.pinecone_index_host.take(),
+            &mut changes.pinecone_index_host,
+        ),
+        (
+            "pinecone_namespace",
+            input.pinecone_namespace.take(),
+            &mut changes.pinecone_namespace,
+        ),
+    ] {
+        if let Some(value) = value {
+            let value = if field == "pinecone_namespace" {
+                value
+            } else {
+                empty_to_none(value)
+            };
+            check_settings(errors, field, &value);
+            *slot = Some(value);
+        }
+    }
+}
+
+/// The changes an update writes to tenant `id`, or every field error of `input` at once.
+fn tenant_changes(keys: &KeyRing, id: &str, mut input: UpdateTenant) -> AppResult<TenantChanges> {
     let mut errors = Vec::new();
     if let Some(sent) = &input.id
         && sent.as_str() != Some(id)
@@ -369,74 +434,27 @@ pub async fn update(
         ));
     }
     let mut changes = TenantChanges::default();
-    match input.name {
-        Some(Some(name)) => {
-            let name = name.trim().to_owned();
-            if name.is_empty() {
-                errors.push(FieldError::new("name", "must not be empty"));
-            }
-            check_text(&mut errors, "name", &name, MAX_NAME);
-            changes.name = Some(name);
+    if let Some(name) = required(&mut errors, "name", input.name.take()) {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
         }
-        Some(None) => errors.push(FieldError::new("name", "cannot be null")),
-        None => {}
+        check_text(&mut errors, "name", &name, MAX_NAME);
+        changes.name = Some(name);
     }
-    match input.is_active {
-        Some(Some(active)) => changes.is_active = Some(active),
-        Some(None) => errors.push(FieldError::new("is_active", "cannot be null")),
-        None => {}
+    changes.is_active = required(&mut errors, "is_active", input.is_active.take());
+    if let Some(raw) = required(&mut errors, "retriever", input.retriever.take()) {
+        changes.retriever = parse_retriever(&mut errors, &raw).map(|k| k.as_str().to_owned());
     }
-    match input.retriever {
-        Some(Some(raw)) => {
-            changes.retriever = parse_retriever(&mut errors, &raw).map(|k| k.as_str().to_owned())
-        }
-        Some(None) => errors.push(FieldError::new("retriever", "cannot be null")),
-        None => {}
-    }
-    if let Some(prompt) = input.system_prompt {
+    if let Some(prompt) = input.system_prompt.take() {
         if let Some(p) = &prompt {
             check_text(&mut errors, "system_prompt", p, MAX_PROMPT);
         }
         changes.system_prompt = Some(prompt);
     }
-    for (field, value, slot) in [
-        (
-            "pinecone_environment",
-            input.pinecone_environment,
-            &mut changes.pinecone_environment,
-        ),
-        (
-            "pinecone_index_name",
-            input.pinecone_index_name,
-            &mut changes.pinecone_index_name,
-        ),
-        (
-            "pinecone_index_host",
-            input.pinecone_index_host,
-            &mut changes.pinecone_index_host,
-        ),
-        (
-            "pinecone_namespace",
-            input.pinecone_namespace,
-            &mut changes.pinecone_namespace,
-        ),
-    ] {
-        if let Some(value) = value {
-            let value = if field == "pinecone_namespace" {
-                value
-            } else {
-                empty_to_none(value)
-            };
-            check_settings(&mut errors, field, &value);
-            *slot = Some(value);
-        }
-    }
-    match input.search_language {
-        Some(Some(raw)) => {
-            changes.search_language = parse_language(&mut errors, &raw).map(str::to_owned);
-        }
-        Some(None) => errors.push(FieldError::new("search_language", "cannot be null")),
-        None => {}
+    pinecone_changes(&mut errors, &mut input, &mut changes);
+    if let Some(raw) = required(&mut errors, "search_language", input.search_language.take()) {
+        changes.search_language = parse_language(&mut errors, &raw).map(str::to_owned);
     }
     if let Some(key) = input.pinecone_api_key {
         use secrecy::ExposeSecret;
@@ -455,8 +473,20 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }
+    Ok(changes)
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
+    keys: &KeyRing,
+    actor: &Actor,
+    id: &str,
+    input: UpdateTenant,
+) -> AppResult<Tenant> {
+    let changes = tenant_changes(keys, id, input)?;
     let fields = changes.changed_fields();
-    conn.transaction(async |conn| {
+    let tenant = audit::audited(conn, actor, async |conn| {
         let tenant: Tenant = if changes.is_empty() {
             tenants::table
                 .find(id)
@@ -476,20 +506,13 @@ pub async fn update(
         if let Some(language) = &changes.search_language {
             reindex_documents(conn, &tenant.id, language).await?;
         }
-        if !fields.is_empty() {
-            audit::record(
-                conn,
-                actor,
-                "tenant.update",
-                &tenant.id,
-                Some(&tenant.id),
-                fields,
-            )
-            .await?;
-        }
-        Ok::<_, AppError>(tenant)
+        let change = (!fields.is_empty())
+            .then(|| Change::new("tenant.update", &tenant.id, Some(&tenant.id), fields));
+        Ok((tenant, change))
     })
-    .await
+    .await?;
+    caches.tenant_changed(&tenant.id, tenant.version).await;
+    Ok(tenant)
 }
 
 /// Rebuilds the tenant's `search_vector`s in `language` (the generated column follows
@@ -519,11 +542,12 @@ async fn reindex_documents(
 /// Activates or deactivates; a no-op (no version bump, no audit) when already so.
 pub async fn set_active(
     conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
     actor: &Actor,
     id: &str,
     active: bool,
 ) -> AppResult<Tenant> {
-    conn.transaction(async |conn| {
+    let tenant = audit::audited(conn, actor, async |conn| {
         let updated: Option<Tenant> = diesel::update(
             tenants::table
                 .find(id)
@@ -534,28 +558,21 @@ pub async fn set_active(
         .get_result(conn)
         .await
         .optional()?;
-        match updated {
-            Some(tenant) => {
-                let action = if active {
-                    "tenant.activate"
-                } else {
-                    "tenant.deactivate"
-                };
-                audit::record(
-                    conn,
-                    actor,
-                    action,
-                    &tenant.id,
-                    Some(&tenant.id),
-                    vec!["is_active".to_owned()],
-                )
-                .await?;
-                Ok(tenant)
-            }
-            None => get(conn, id).await,
-        }
+        let Some(tenant) = updated else {
+            return Ok((get(conn, id).await?, None));
+        };
+        let action = if active {
+            "tenant.activate"
+        } else {
+            "tenant.deactivate"
+        };
+        let fields = vec!["is_active".to_owned()];
+        let change = Change::new(action, &tenant.id, Some(&tenant.id), fields);
+        Ok((tenant, Some(change)))
     })
-    .await
+    .await?;
+    caches.tenant_changed(&tenant.id, tenant.version).await;
+    Ok(tenant)
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Tenant> {

@@ -1,12 +1,13 @@
 //! Creating and changing users. Emails are unique whatever their case (409 `conflict`).
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::audit::{self, Actor};
+use super::audit::{self, Actor, Change};
+use super::caches::Caches;
 use super::double_option;
 use crate::auth::password;
 use crate::authz::{Role, Scope, TenantFilter};
@@ -160,45 +161,37 @@ pub async fn create(
         role: role.as_str().to_owned(),
         org_id,
     };
-    conn.transaction(async |conn| {
+    audit::audited(conn, actor, async |conn| {
         let user: User = diesel::insert_into(users::table)
             .values(&new)
             .returning(User::as_returning())
             .get_result(conn)
             .await?;
         let mut fields = vec!["email".to_owned(), "password".to_owned()];
-        if user.tenant_id.is_some() {
-            fields.push("tenant_id".to_owned());
+        for (set, field) in [
+            (user.tenant_id.is_some(), "tenant_id"),
+            (user.is_superuser, "is_superuser"),
+            (user.role() != Role::Member, "role"),
+            (user.org_id.is_some(), "org_id"),
+        ] {
+            if set {
+                fields.push(field.to_owned());
+            }
         }
-        if user.is_superuser {
-            fields.push("is_superuser".to_owned());
-        }
-        if user.role() != Role::Member {
-            fields.push("role".to_owned());
-        }
-        if user.org_id.is_some() {
-            fields.push("org_id".to_owned());
-        }
-        audit::record(
-            conn,
-            actor,
-            "user.create",
-            &user.id.to_string(),
-            user.tenant_id.as_deref(),
-            fields,
-        )
-        .await?;
-        Ok::<_, AppError>(user)
+        let target = user.id.to_string();
+        let change = Change::new("user.create", target, user.tenant_id.as_deref(), fields);
+        Ok((user, Some(change)))
     })
     .await
 }
 
-pub async fn update(
+/// The changes an update writes to user `id` (its role checked against what it keeps), or the
+/// field errors of `input`.
+async fn user_changes(
     conn: &mut AsyncPgConnection,
-    actor: &Actor,
     id: Uuid,
     input: UpdateUser,
-) -> AppResult<User> {
+) -> AppResult<UserChanges> {
     let mut errors = Vec::new();
     let mut changes = UserChanges::default();
     if let Some(raw) = &input.email {
@@ -230,59 +223,66 @@ pub async fn update(
         .clone()
         .map(|t| t.filter(|t| !t.trim().is_empty()));
     changes.is_active = input.is_active;
-    if input.role.is_some() || input.is_superuser.is_some() {
+    let role_sent = input.role.is_some() || input.is_superuser.is_some();
+    if role_sent || changes.org_id.is_some() || changes.tenant_id.is_some() {
         let current = get(conn, id).await?;
-        let role = updated_role(&input, current.role())?;
+        let role = if role_sent {
+            updated_role(&input, current.role())?
+        } else {
+            current.role()
+        };
         let org_id = changes.org_id.clone().unwrap_or(current.org_id.clone());
         let tenant_id = changes
             .tenant_id
             .clone()
             .unwrap_or(current.tenant_id.clone());
         check_shape(role, org_id.as_deref(), tenant_id.as_deref())?;
-        changes.role = Some(role.as_str().to_owned());
-        changes.is_superuser = Some(role == Role::Superuser);
-    } else if changes.org_id.is_some() || changes.tenant_id.is_some() {
-        let current = get(conn, id).await?;
-        let org_id = changes.org_id.clone().unwrap_or(current.org_id.clone());
-        let tenant_id = changes
-            .tenant_id
-            .clone()
-            .unwrap_or(current.tenant_id.clone());
-        check_shape(current.role(), org_id.as_deref(), tenant_id.as_deref())?;
+        if role_sent {
+            changes.role = Some(role.as_str().to_owned());
+            changes.is_superuser = Some(role == Role::Superuser);
+        }
     }
+    Ok(changes)
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
+    actor: &Actor,
+    id: Uuid,
+    input: UpdateUser,
+) -> AppResult<User> {
+    let mut changes = user_changes(conn, id, input).await?;
     let fields = changes.changed_fields();
     changes.updated_at = Some(chrono::Utc::now());
-    conn.transaction(async |conn| {
-        let user: User = if fields.is_empty() {
-            get(conn, id).await?
-        } else {
-            diesel::update(users::table.find(id))
-                .set(&changes)
-                .returning(User::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?
-                .ok_or_else(|| AppError::not_found("user"))?
-        };
-        if !fields.is_empty() {
-            audit::record(
-                conn,
-                actor,
-                "user.update",
-                &user.id.to_string(),
-                user.tenant_id.as_deref(),
-                fields,
-            )
-            .await?;
+    let user = audit::audited(conn, actor, async |conn| {
+        if fields.is_empty() {
+            return Ok((get(conn, id).await?, None));
         }
-        Ok::<_, AppError>(user)
+        let user: User = diesel::update(users::table.find(id))
+            .set(&changes)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| AppError::not_found("user"))?;
+        let target = user.id.to_string();
+        let change = Change::new("user.update", target, user.tenant_id.as_deref(), fields);
+        Ok((user, Some(change)))
     })
-    .await
+    .await?;
+    caches.user_changed(id).await;
+    Ok(user)
 }
 
 /// `DELETE /admin/users/{id}`: deactivates; a no-op (no audit entry) when already inactive.
-pub async fn deactivate(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> AppResult<User> {
-    conn.transaction(async |conn| {
+pub async fn deactivate(
+    conn: &mut AsyncPgConnection,
+    caches: &impl Caches,
+    actor: &Actor,
+    id: Uuid,
+) -> AppResult<User> {
+    let user = audit::audited(conn, actor, async |conn| {
         let updated: Option<User> =
             diesel::update(users::table.find(id).filter(users::is_active.eq(true)))
                 .set((
@@ -294,30 +294,46 @@ pub async fn deactivate(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -
                 .await
                 .optional()?;
         let Some(user) = updated else {
-            return get(conn, id).await;
+            return Ok((get(conn, id).await?, None));
         };
-        audit::record(
-            conn,
-            actor,
-            "user.deactivate",
-            &user.id.to_string(),
-            user.tenant_id.as_deref(),
-            vec!["is_active".to_owned()],
-        )
-        .await?;
-        Ok::<_, AppError>(user)
+        let fields = vec!["is_active".to_owned()];
+        let target = user.id.to_string();
+        let change = Change::new("user.deactivate", target, user.tenant_id.as_deref(), fields);
+        Ok((user, Some(change)))
     })
-    .await
+    .await?;
+    caches.user_changed(id).await;
+    Ok(user)
 }
 
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<User> {
-    users::table
+    find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))
+}
+
+/// The user, if any.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> AppResult<Option<User>> {
+    Ok(users::table
         .find(id)
         .select(User::as_select())
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("user"))
+        .optional()?)
+}
+
+/// The user logging in with this email key (`crate::domain::email_key`), with its token
+/// version, if any (the caller checks the password and `is_active`).
+pub async fn login_candidate(
+    conn: &mut AsyncPgConnection,
+    email_key: &str,
+) -> AppResult<Option<(User, i64)>> {
+    Ok(users::table
+        .filter(users::email_key.eq(email_key))
+        .select((User::as_select(), users::token_version))
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> AppResult<User> {

@@ -38,6 +38,7 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
         let mut conn = app.conn().await;
         tenantgate::services::tenants::set_active(
             &mut conn,
+            &tenantgate::services::caches::NoCaches,
             &tenantgate::services::audit::Actor::cli(),
             "sleepy",
             false,
@@ -317,6 +318,7 @@ async fn unknown_and_inactive_tenants_answer_alike() {
         let mut conn = app.conn().await;
         tenantgate::services::tenants::set_active(
             &mut conn,
+            &tenantgate::services::caches::NoCaches,
             &tenantgate::services::audit::Actor::cli(),
             "sleepy",
             false,

@@ -137,9 +137,15 @@ async fn create_pinecone_tenant(app: &TestApp, keys: &KeyRing, id: &str) {
         "pinecone_api_key": format!("pcsk-test-{id}-0123456789"),
     }))
     .expect("input");
-    tenantgate::services::tenants::create(&mut conn, keys, &Actor::cli(), input)
-        .await
-        .expect("create");
+    tenantgate::services::tenants::create(
+        &mut conn,
+        &tenantgate::services::caches::NoCaches,
+        keys,
+        &Actor::cli(),
+        input,
+    )
+    .await
+    .expect("create");
 }
 
 #[tokio::test(flavor = "multi_thread")]

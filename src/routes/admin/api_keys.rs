@@ -121,11 +121,11 @@ pub async fn revoke(
     let key_id = Uuid::parse_str(&key_id).map_err(|_| AppError::not_found("API key"))?;
     let key = service::revoke(
         &mut conn,
+        &state,
         &actor(&admin, &headers),
         Some(&tenant_id),
         key_id,
     )
     .await?;
-    state.api_keys.forget(&key.prefix).await;
     Ok(Json(key.into()))
 }

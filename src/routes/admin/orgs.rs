@@ -17,16 +17,6 @@ use crate::routes::ValidJson;
 use crate::services::orgs::{self as service, CreateOrganization, UpdateOrganization};
 use crate::state::AppState;
 
-/// Tells this replica's tenant cache about the organization's tenants (their versions were
-/// bumped by the change), so the change holds here before the notifications arrive.
-async fn announce_tenants(state: &AppState, org_id: &str) -> AppResult<()> {
-    let mut conn = state.pool.get().await?;
-    for tenant in service::tenants(&mut conn, org_id).await? {
-        state.tenants.announce(&tenant.id, tenant.version).await;
-    }
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/admin/orgs", operation_id = "create_org", tag = "admin", security(("bearer" = [])),
     request_body = CreateOrganization,
     responses(
@@ -91,9 +81,7 @@ pub async fn update(
 ) -> AppResult<Json<Organization>> {
     authz::authorize(&admin, Action::OrgUpdate)?;
     let mut conn = state.pool.get().await?;
-    let org = service::update(&mut conn, &actor(&admin, &headers), &id, input).await?;
-    drop(conn);
-    announce_tenants(&state, &org.id).await?;
+    let org = service::update(&mut conn, &state, &actor(&admin, &headers), &id, input).await?;
     Ok(Json(org))
 }
 
@@ -112,9 +100,7 @@ pub async fn deactivate(
 ) -> AppResult<Json<Organization>> {
     authz::authorize(&admin, Action::OrgDeactivate)?;
     let mut conn = state.pool.get().await?;
-    let org = service::set_active(&mut conn, &actor(&admin, &headers), &id, false).await?;
-    drop(conn);
-    announce_tenants(&state, &org.id).await?;
+    let org = service::set_active(&mut conn, &state, &actor(&admin, &headers), &id, false).await?;
     Ok(Json(org))
 }
 

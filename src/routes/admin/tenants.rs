@@ -27,10 +27,6 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
-async fn announce(state: &AppState, tenant: &Tenant) {
-    state.tenants.announce(&tenant.id, tenant.version).await;
-}
-
 /// The tenant, or 404 when it is missing or outside the scope (the same answer).
 pub async fn reachable(conn: &mut AsyncPgConnection, scope: &Scope, id: &str) -> AppResult<Tenant> {
     match service::get(conn, id).await {
@@ -76,12 +72,12 @@ pub async fn create(
     let mut conn = state.pool.get().await?;
     let tenant = service::create(
         &mut conn,
+        &state,
         &state.config.keys,
         &actor(&admin, &headers),
         input,
     )
     .await?;
-    announce(&state, &tenant).await;
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
@@ -157,13 +153,13 @@ pub async fn update(
     }
     let tenant = service::update(
         &mut conn,
+        &state,
         &state.config.keys,
         &actor(&admin, &headers),
         &id,
         input,
     )
     .await?;
-    announce(&state, &tenant).await;
     Ok(Json(tenant.into()))
 }
 
@@ -179,7 +175,7 @@ pub async fn deactivate(
     let scope = authz::authorize(&admin, Action::TenantDeactivate)?;
     let mut conn = state.pool.get().await?;
     reachable(&mut conn, &scope, &id).await?;
-    let tenant = service::set_active(&mut conn, &actor(&admin, &headers), &id, false).await?;
-    announce(&state, &tenant).await;
+    let tenant =
+        service::set_active(&mut conn, &state, &actor(&admin, &headers), &id, false).await?;
     Ok(Json(tenant.into()))
 }

@@ -166,8 +166,7 @@ pub async fn update(
             },
         )?;
     }
-    let user = service::update(&mut conn, &actor(&admin, &headers), id, input).await?;
-    state.superusers.forget(id).await;
+    let user = service::update(&mut conn, &state, &actor(&admin, &headers), id, input).await?;
     Ok(Json(user.into()))
 }
 
@@ -187,8 +186,7 @@ pub async fn deactivate(
     let id = user_id(&id)?;
     let mut conn = state.pool.get().await?;
     reachable(&mut conn, &scope, id).await?;
-    let user = service::deactivate(&mut conn, &actor(&admin, &headers), id).await?;
-    state.superusers.forget(id).await;
+    let user = service::deactivate(&mut conn, &state, &actor(&admin, &headers), id).await?;
     Ok(Json(user.into()))
 }
 

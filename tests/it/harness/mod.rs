@@ -336,6 +336,7 @@ impl TestApp {
         .expect("input");
         tenantgate::services::tenants::create(
             &mut conn,
+            &tenantgate::services::caches::NoCaches,
             &self.state.config.keys,
             &tenantgate::services::audit::Actor::cli(),
             input,
