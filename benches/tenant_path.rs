@@ -65,6 +65,7 @@ async fn prepare() -> (AppState, String) {
             .expect("input");
     tenantgate::services::tenants::create(
         &mut conn,
+        &tenantgate::services::caches::NoCaches,
         &state.config.keys,
         &tenantgate::services::audit::Actor::cli(),
         input,
@@ -79,6 +80,7 @@ async fn prepare() -> (AppState, String) {
     .expect("input");
     tenantgate::services::tenants::create(
         &mut conn,
+        &tenantgate::services::caches::NoCaches,
         &state.config.keys,
         &tenantgate::services::audit::Actor::cli(),
         input,

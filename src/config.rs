@@ -419,89 +419,114 @@ impl LogConfig {
     }
 }
 
+/// `ALGORITHM`: one name or a comma list, without repeats; HS* and RS256/ES256 never mixed
+/// (one key verifies them all).
+fn jwt_algorithms(env: &dyn Env) -> Result<Vec<jsonwebtoken::Algorithm>, ConfigError> {
+    use jsonwebtoken::Algorithm::*;
+    let raw = get(env, "ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
+    let mut algorithms = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let algorithm = match name {
+            "HS256" => HS256,
+            "HS384" => HS384,
+            "HS512" => HS512,
+            "RS256" => RS256,
+            "ES256" => ES256,
+            other => {
+                return Err(ConfigError::new(
+                    "ALGORITHM",
+                    format!(
+                        "must be one of HS256, HS384, HS512, RS256, ES256 (or a comma list \
+                         of them); got {other:?}"
+                    ),
+                ));
+            }
+        };
+        if !algorithms.contains(&algorithm) {
+            algorithms.push(algorithm);
+        }
+    }
+    if algorithms.is_empty() {
+        return Err(ConfigError::new("ALGORITHM", "must name an algorithm"));
+    }
+    // One key verifies them all: HMAC ones share `JWT_SECRET_KEY`, the others a public
+    // key or a JWKS, and a PEM is either RSA or EC.
+    if algorithms.iter().any(is_hmac) != algorithms.iter().all(is_hmac) {
+        return Err(ConfigError::new(
+            "ALGORITHM",
+            "cannot mix HS* with RS256/ES256: they need different keys",
+        ));
+    }
+    Ok(algorithms)
+}
+
+fn is_hmac(algorithm: &jsonwebtoken::Algorithm) -> bool {
+    use jsonwebtoken::Algorithm::*;
+    matches!(algorithm, HS256 | HS384 | HS512)
+}
+
+/// The key that verifies `algorithms` (the first is `algorithm`): `JWT_SECRET_KEY` for HS*,
+/// else `JWT_PUBLIC_KEY` (one algorithm) or `JWKS_URL`.
+fn jwt_key(
+    env: &dyn Env,
+    algorithm: jsonwebtoken::Algorithm,
+    algorithms: &[jsonwebtoken::Algorithm],
+) -> Result<JwtKeySource, ConfigError> {
+    use jsonwebtoken::Algorithm::*;
+    if is_hmac(&algorithm) {
+        let secret = get(env, "JWT_SECRET_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "JWT_SECRET_KEY",
+                format!("is not set (required with ALGORITHM={algorithm:?})"),
+            )
+        })?;
+        if secret.len() < 32 {
+            return Err(ConfigError::new(
+                "JWT_SECRET_KEY",
+                format!("must be at least 32 characters; got {}", secret.len()),
+            ));
+        }
+        Ok(JwtKeySource::Hmac(SecretString::from(secret)))
+    } else if let Some(pem) = get(env, "JWT_PUBLIC_KEY") {
+        // Railway and .env files often carry PEMs with literal "\n".
+        let pem = pem.replace("\\n", "\n");
+        if algorithms.len() > 1 {
+            return Err(ConfigError::new(
+                "ALGORITHM",
+                "with JWT_PUBLIC_KEY names one algorithm (a PEM is RSA or EC); use JWKS_URL \
+                 for several",
+            ));
+        }
+        let parsed = match algorithm {
+            RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
+            _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
+        };
+        parsed.map_err(|_| {
+            ConfigError::new(
+                "JWT_PUBLIC_KEY",
+                format!("is not a valid PEM public key for {algorithm:?}"),
+            )
+        })?;
+        Ok(JwtKeySource::PublicKeyPem(pem))
+    } else if let Some(url) = get(env, "JWKS_URL") {
+        url::Url::parse(&url)
+            .map_err(|e| ConfigError::new("JWKS_URL", format!("is not a valid URL: {e}")))?;
+        Ok(JwtKeySource::Jwks(url))
+    } else {
+        Err(ConfigError::new(
+            "JWT_PUBLIC_KEY",
+            format!("or JWKS_URL must be set with ALGORITHM={algorithm:?}"),
+        ))
+    }
+}
+
 impl JwtConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        use jsonwebtoken::Algorithm::*;
-        let raw = get(env, "ALGORITHM").unwrap_or_else(|| "HS256".to_owned());
-        let mut algorithms = Vec::new();
-        for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let algorithm = match name {
-                "HS256" => HS256,
-                "HS384" => HS384,
-                "HS512" => HS512,
-                "RS256" => RS256,
-                "ES256" => ES256,
-                other => {
-                    return Err(ConfigError::new(
-                        "ALGORITHM",
-                        format!(
-                            "must be one of HS256, HS384, HS512, RS256, ES256 (or a comma list \
-                             of them); got {other:?}"
-                        ),
-                    ));
-                }
-            };
-            if !algorithms.contains(&algorithm) {
-                algorithms.push(algorithm);
-            }
-        }
+        let algorithms = jwt_algorithms(env)?;
         let Some(&algorithm) = algorithms.first() else {
             return Err(ConfigError::new("ALGORITHM", "must name an algorithm"));
         };
-        let is_hmac = |a: &jsonwebtoken::Algorithm| matches!(a, HS256 | HS384 | HS512);
-        // One key verifies them all: HMAC ones share `JWT_SECRET_KEY`, the others a public
-        // key or a JWKS, and a PEM is either RSA or EC.
-        if algorithms.iter().any(is_hmac) != algorithms.iter().all(is_hmac) {
-            return Err(ConfigError::new(
-                "ALGORITHM",
-                "cannot mix HS* with RS256/ES256: they need different keys",
-            ));
-        }
-        let key = if matches!(algorithm, HS256 | HS384 | HS512) {
-            let secret = get(env, "JWT_SECRET_KEY").ok_or_else(|| {
-                ConfigError::new(
-                    "JWT_SECRET_KEY",
-                    format!("is not set (required with ALGORITHM={algorithm:?})"),
-                )
-            })?;
-            if secret.len() < 32 {
-                return Err(ConfigError::new(
-                    "JWT_SECRET_KEY",
-                    format!("must be at least 32 characters; got {}", secret.len()),
-                ));
-            }
-            JwtKeySource::Hmac(SecretString::from(secret))
-        } else if let Some(pem) = get(env, "JWT_PUBLIC_KEY") {
-            // Railway and .env files often carry PEMs with literal "\n".
-            let pem = pem.replace("\\n", "\n");
-            if algorithms.len() > 1 {
-                return Err(ConfigError::new(
-                    "ALGORITHM",
-                    "with JWT_PUBLIC_KEY names one algorithm (a PEM is RSA or EC); use JWKS_URL \
-                     for several",
-                ));
-            }
-            let parsed = match algorithm {
-                RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
-                _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
-            };
-            parsed.map_err(|_| {
-                ConfigError::new(
-                    "JWT_PUBLIC_KEY",
-                    format!("is not a valid PEM public key for {algorithm:?}"),
-                )
-            })?;
-            JwtKeySource::PublicKeyPem(pem)
-        } else if let Some(url) = get(env, "JWKS_URL") {
-            url::Url::parse(&url)
-                .map_err(|e| ConfigError::new("JWKS_URL", format!("is not a valid URL: {e}")))?;
-            JwtKeySource::Jwks(url)
-        } else {
-            return Err(ConfigError::new(
-                "JWT_PUBLIC_KEY",
-                format!("or JWKS_URL must be set with ALGORITHM={algorithm:?}"),
-            ));
-        };
+        let key = jwt_key(env, algorithm, &algorithms)?;
         let tenant_claim: Vec<String> = get(env, "TENANT_CLAIM")
             .unwrap_or_else(|| "tenant_id".to_owned())
             .split('.')

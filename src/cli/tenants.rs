@@ -1,7 +1,7 @@
 //! `tenantgate tenants create|update|list|show|activate|deactivate`. Errors name this
 //! command's flags (`--pinecone-index-host`), not the API's fields.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use super::{
@@ -15,8 +15,50 @@ use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 /// API fields whose flag is not their name with dashes.
 const FLAGS: &[(&str, &str)] = &[("pinecone_api_key", "--pinecone-api-key-stdin")];
 
-// Parsed once per process: the size of the largest variant does not matter.
-#[allow(clippy::large_enum_variant)]
+/// The settings `create` and `update` share. On update only the flags given are changed and
+/// an empty value ("") clears a nullable setting.
+#[derive(Args)]
+pub struct TenantSettings {
+    #[arg(long)]
+    system_prompt: Option<String>,
+    /// builtin, pinecone or none. Default: pinecone with --pinecone-api-key-stdin, else
+    /// builtin (update: kept as it is).
+    #[arg(long)]
+    retriever: Option<String>,
+    /// Not needed by the gateway (kept for the Python original's settings).
+    #[arg(long)]
+    pinecone_environment: Option<String>,
+    /// The tenant's index; without it and without --pinecone-index-host, the server's
+    /// PINECONE_INDEX_NAME.
+    #[arg(long)]
+    pinecone_index_name: Option<String>,
+    /// The index's host name (https implied) or a full URL.
+    #[arg(long)]
+    pinecone_index_host: Option<String>,
+    #[arg(long)]
+    pinecone_namespace: Option<String>,
+    /// Read the tenant's Pinecone API key from standard input (stored encrypted; on update an
+    /// empty line removes the key).
+    #[arg(long)]
+    pinecone_api_key_stdin: bool,
+    /// The built-in retriever's text search configuration: english (default), simple,
+    /// german, french, spanish, … (cannot be cleared; docs/retrieval.md).
+    #[arg(long)]
+    search_language: Option<String>,
+    /// Requests per minute for the whole tenant (default, or "" on update:
+    /// TENANT_REQUESTS_PER_MINUTE).
+    #[arg(long, value_parser = optional_number)]
+    requests_per_minute: Option<Option<i64>>,
+    /// Prompt + completion tokens per UTC month on the chat routes (default, or "" on
+    /// update: none).
+    #[arg(long, value_parser = optional_number)]
+    monthly_token_budget: Option<Option<i64>>,
+    /// The organization the tenant belongs to (`tenantgate orgs create`; "" on update takes
+    /// it out of any).
+    #[arg(long = "org")]
+    org_id: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub enum TenantsCommand {
     /// Create a tenant.
@@ -25,40 +67,8 @@ pub enum TenantsCommand {
         id: String,
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        system_prompt: Option<String>,
-        /// builtin, pinecone or none. Default: pinecone with --pinecone-api-key-stdin, else
-        /// builtin.
-        #[arg(long)]
-        retriever: Option<String>,
-        /// Not needed by the gateway (kept for the Python original's settings).
-        #[arg(long)]
-        pinecone_environment: Option<String>,
-        /// The tenant's index; without it and without --pinecone-index-host, the server's
-        /// PINECONE_INDEX_NAME.
-        #[arg(long)]
-        pinecone_index_name: Option<String>,
-        /// The index's host name (https implied) or a full URL.
-        #[arg(long)]
-        pinecone_index_host: Option<String>,
-        #[arg(long)]
-        pinecone_namespace: Option<String>,
-        /// Read the tenant's Pinecone API key from standard input (stored encrypted).
-        #[arg(long)]
-        pinecone_api_key_stdin: bool,
-        /// The built-in retriever's text search configuration: english (default), simple,
-        /// german, french, spanish, … (docs/retrieval.md).
-        #[arg(long)]
-        search_language: Option<String>,
-        /// Requests per minute for the whole tenant (default: TENANT_REQUESTS_PER_MINUTE).
-        #[arg(long)]
-        requests_per_minute: Option<i64>,
-        /// Prompt + completion tokens per UTC month on the chat routes (default: none).
-        #[arg(long)]
-        monthly_token_budget: Option<i64>,
-        /// The organization the tenant belongs to (`tenantgate orgs create`).
-        #[arg(long = "org")]
-        org_id: Option<String>,
+        #[command(flatten)]
+        settings: TenantSettings,
     },
     /// Change a tenant: only the flags given are changed; an empty value ("") clears a
     /// setting. Running replicas see the change within a second.
@@ -66,35 +76,8 @@ pub enum TenantsCommand {
         id: String,
         #[arg(long)]
         name: Option<String>,
-        #[arg(long)]
-        system_prompt: Option<String>,
-        /// builtin, pinecone or none.
-        #[arg(long)]
-        retriever: Option<String>,
-        #[arg(long)]
-        pinecone_environment: Option<String>,
-        #[arg(long)]
-        pinecone_index_name: Option<String>,
-        #[arg(long)]
-        pinecone_index_host: Option<String>,
-        #[arg(long)]
-        pinecone_namespace: Option<String>,
-        /// Read a new Pinecone API key from standard input (an empty line removes the key).
-        #[arg(long)]
-        pinecone_api_key_stdin: bool,
-        /// The built-in retriever's text search configuration: english, simple, german, …
-        /// (cannot be cleared; docs/retrieval.md).
-        #[arg(long)]
-        search_language: Option<String>,
-        /// Requests per minute for the whole tenant ("" clears: TENANT_REQUESTS_PER_MINUTE).
-        #[arg(long, value_parser = optional_number)]
-        requests_per_minute: Option<Option<i64>>,
-        /// Prompt + completion tokens per UTC month on the chat routes ("" clears: none).
-        #[arg(long, value_parser = optional_number)]
-        monthly_token_budget: Option<Option<i64>>,
-        /// Move the tenant to this organization ("" takes it out of any).
-        #[arg(long = "org")]
-        org_id: Option<String>,
+        #[command(flatten)]
+        settings: TenantSettings,
     },
     /// List tenants (inactive ones included).
     List,
@@ -136,133 +119,150 @@ fn print_tenant(tenant: Tenant) {
     }
 }
 
+fn create_input(
+    id: String,
+    name: String,
+    settings: TenantSettings,
+) -> Result<CreateTenant, String> {
+    let pinecone_api_key = if settings.pinecone_api_key_stdin {
+        Some(read_stdin_secret("Pinecone API key")?)
+    } else {
+        None
+    };
+    Ok(CreateTenant {
+        id,
+        name,
+        system_prompt: settings.system_prompt,
+        retriever: settings.retriever,
+        pinecone_environment: settings.pinecone_environment,
+        pinecone_index_name: settings.pinecone_index_name,
+        pinecone_index_host: settings.pinecone_index_host,
+        pinecone_namespace: settings.pinecone_namespace,
+        pinecone_api_key,
+        is_active: None,
+        search_language: settings.search_language,
+        requests_per_minute: settings.requests_per_minute.flatten(),
+        monthly_token_budget: settings.monthly_token_budget.flatten(),
+        org_id: settings.org_id,
+    })
+}
+
+fn update_input(name: Option<String>, settings: TenantSettings) -> Result<UpdateTenant, String> {
+    // "" clears a nullable setting, as `null` does in the API.
+    let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
+    let pinecone_api_key = if settings.pinecone_api_key_stdin {
+        Some(read_optional_stdin_secret()?)
+    } else {
+        None
+    };
+    Ok(UpdateTenant {
+        name: name.map(Some),
+        system_prompt: clearable(settings.system_prompt),
+        retriever: settings.retriever.map(Some),
+        pinecone_environment: clearable(settings.pinecone_environment),
+        pinecone_index_name: clearable(settings.pinecone_index_name),
+        pinecone_index_host: clearable(settings.pinecone_index_host),
+        pinecone_namespace: clearable(settings.pinecone_namespace),
+        pinecone_api_key,
+        search_language: settings.search_language.map(Some),
+        requests_per_minute: settings.requests_per_minute,
+        monthly_token_budget: settings.monthly_token_budget,
+        org_id: clearable(settings.org_id),
+        ..UpdateTenant::default()
+    })
+}
+
+/// "no tenant with id …" for a missing tenant, the error's own text otherwise.
+fn missing_or(
+    id: &str,
+    text: impl Fn(crate::errors::AppError) -> String,
+) -> impl Fn(crate::errors::AppError) -> String {
+    move |e| match e {
+        crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
+        other => text(other),
+    }
+}
+
+async fn update(
+    conn: &mut diesel_async::AsyncPgConnection,
+    keys: &crate::secrets::KeyRing,
+    id: String,
+    changes: UpdateTenant,
+) -> Result<(), String> {
+    let before = tenants::get(conn, &id)
+        .await
+        .map_err(|_| format!("no tenant with id {id}"))?;
+    let tenant = tenants::update(conn, &NoCaches, keys, &cli_actor(), &id, changes)
+        .await
+        .map_err(missing_or(&id, |e| flag_error_text(e, FLAGS)))?;
+    if tenant.version == before.version {
+        println!(
+            "tenants: {} unchanged (version {})",
+            tenant.id, tenant.version
+        );
+    } else {
+        println!(
+            "tenants: updated {} (version {})",
+            tenant.id, tenant.version
+        );
+    }
+    print_tenant(tenant);
+    Ok(())
+}
+
+async fn set_active(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: &str,
+    active: bool,
+) -> Result<(), String> {
+    let tenant = tenants::set_active(conn, &NoCaches, &cli_actor(), id, active)
+        .await
+        .map_err(missing_or(id, error_text))?;
+    let state = if active { "active" } else { "inactive" };
+    println!(
+        "tenants: {} is {state} (version {})",
+        tenant.id, tenant.version
+    );
+    Ok(())
+}
+
+fn list(list: &[Tenant]) {
+    println!(
+        "{:<24}  {:<24}  {:<9}  {:<6}  version",
+        "id", "name", "retriever", "active"
+    );
+    for t in list {
+        println!(
+            "{:<24}  {:<24}  {:<9}  {:<6}  {}",
+            t.id, t.name, t.retriever, t.is_active, t.version
+        );
+    }
+    println!("tenants: {} tenant(s)", list.len());
+}
+
 pub async fn run(command: TenantsCommand) -> Result<(), String> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
     let actor = cli_actor();
     match command {
-        TenantsCommand::Create {
-            id,
-            name,
-            system_prompt,
-            retriever,
-            pinecone_environment,
-            pinecone_index_name,
-            pinecone_index_host,
-            pinecone_namespace,
-            pinecone_api_key_stdin,
-            search_language,
-            requests_per_minute,
-            monthly_token_budget,
-            org_id,
-        } => {
-            let pinecone_api_key: Option<SecretString> = if pinecone_api_key_stdin {
-                Some(read_stdin_secret("Pinecone API key")?)
-            } else {
-                None
-            };
-            let input = CreateTenant {
-                id,
-                name,
-                system_prompt,
-                retriever,
-                pinecone_environment,
-                pinecone_index_name,
-                pinecone_index_host,
-                pinecone_namespace,
-                pinecone_api_key,
-                is_active: None,
-                search_language,
-                requests_per_minute,
-                monthly_token_budget,
-                org_id,
-            };
+        TenantsCommand::Create { id, name, settings } => {
+            let input = create_input(id, name, settings)?;
             let tenant = tenants::create(&mut conn, &NoCaches, &config.keys, &actor, input)
                 .await
                 .map_err(|e| flag_error_text(e, FLAGS))?;
             println!("tenants: created {}", tenant.id);
             print_tenant(tenant);
         }
-        TenantsCommand::Update {
-            id,
-            name,
-            system_prompt,
-            retriever,
-            pinecone_environment,
-            pinecone_index_name,
-            pinecone_index_host,
-            pinecone_namespace,
-            pinecone_api_key_stdin,
-            search_language,
-            requests_per_minute,
-            monthly_token_budget,
-            org_id,
-        } => {
-            // "" clears a nullable setting, as `null` does in the API.
-            let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
-            let pinecone_api_key = if pinecone_api_key_stdin {
-                Some(read_optional_stdin_secret()?)
-            } else {
-                None
-            };
-            let changes = UpdateTenant {
-                name: name.map(Some),
-                system_prompt: clearable(system_prompt),
-                retriever: retriever.map(Some),
-                pinecone_environment: clearable(pinecone_environment),
-                pinecone_index_name: clearable(pinecone_index_name),
-                pinecone_index_host: clearable(pinecone_index_host),
-                pinecone_namespace: clearable(pinecone_namespace),
-                pinecone_api_key,
-                search_language: search_language.map(Some),
-                requests_per_minute,
-                monthly_token_budget,
-                org_id: clearable(org_id),
-                ..UpdateTenant::default()
-            };
-            let before = tenants::get(&mut conn, &id)
-                .await
-                .map_err(|_| format!("no tenant with id {id}"))?;
-            let tenant = tenants::update(&mut conn, &NoCaches, &config.keys, &actor, &id, changes)
-                .await
-                .map_err(|e| match e {
-                    crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
-                    other => flag_error_text(other, FLAGS),
-                })?;
-            if tenant.version == before.version {
-                println!(
-                    "tenants: {} unchanged (version {})",
-                    tenant.id, tenant.version
-                );
-            } else {
-                println!(
-                    "tenants: updated {} (version {})",
-                    tenant.id, tenant.version
-                );
-            }
-            print_tenant(tenant);
+        TenantsCommand::Update { id, name, settings } => {
+            let changes = update_input(name, settings)?;
+            update(&mut conn, &config.keys, id, changes).await?;
         }
         TenantsCommand::List => {
-            let list = tenants::list(
-                &mut conn,
-                &cli_scope(Action::TenantList)?,
-                true,
-                i64::MAX,
-                0,
-            )
-            .await
-            .map_err(error_text)?;
-            println!(
-                "{:<24}  {:<24}  {:<9}  {:<6}  version",
-                "id", "name", "retriever", "active"
-            );
-            for t in &list {
-                println!(
-                    "{:<24}  {:<24}  {:<9}  {:<6}  {}",
-                    t.id, t.name, t.retriever, t.is_active, t.version
-                );
-            }
-            println!("tenants: {} tenant(s)", list.len());
+            let scope = cli_scope(Action::TenantList)?;
+            let all = tenants::list(&mut conn, &scope, true, i64::MAX, 0)
+                .await
+                .map_err(error_text)?;
+            list(&all);
         }
         TenantsCommand::Show { id } => {
             let tenant = tenants::get(&mut conn, &id)
@@ -270,30 +270,8 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
                 .map_err(|_| format!("no tenant with id {id}"))?;
             print_tenant(tenant);
         }
-        TenantsCommand::Activate { id } => {
-            let tenant = tenants::set_active(&mut conn, &NoCaches, &actor, &id, true)
-                .await
-                .map_err(|e| match e {
-                    crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
-                    other => error_text(other),
-                })?;
-            println!(
-                "tenants: {} is active (version {})",
-                tenant.id, tenant.version
-            );
-        }
-        TenantsCommand::Deactivate { id } => {
-            let tenant = tenants::set_active(&mut conn, &NoCaches, &actor, &id, false)
-                .await
-                .map_err(|e| match e {
-                    crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
-                    other => error_text(other),
-                })?;
-            println!(
-                "tenants: {} is inactive (version {})",
-                tenant.id, tenant.version
-            );
-        }
+        TenantsCommand::Activate { id } => set_active(&mut conn, &id, true).await?,
+        TenantsCommand::Deactivate { id } => set_active(&mut conn, &id, false).await?,
     }
     Ok(())
 }
