@@ -283,8 +283,8 @@ impl From<DieselError> for AppError {
     }
 }
 
-impl From<crate::db::PoolError> for AppError {
-    fn from(error: crate::db::PoolError) -> Self {
+impl From<crate::store::db::PoolError> for AppError {
+    fn from(error: crate::store::db::PoolError) -> Self {
         tracing::warn!(error = %error, "could not get a database connection");
         Self::Unavailable
     }

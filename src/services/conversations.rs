@@ -13,13 +13,13 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::Pool;
 use crate::errors::{AppError, AppResult};
-use crate::models::conversation::{
+use crate::rag::retrieval::store::scope_to_tenant;
+use crate::store::db::Pool;
+use crate::store::models::conversation::{
     ConversationDetail, ConversationView, MessageView, NewConversation, NewMessage,
 };
-use crate::retrieval::store::scope_to_tenant;
-use crate::schema::{conversations, messages};
+use crate::store::schema::{conversations, messages};
 
 diesel::define_sql_function! {
     fn coalesce(x: Nullable<Text>, y: Nullable<Text>) -> Nullable<Text>;
