@@ -168,44 +168,27 @@ fn group_heads(text: &str) -> Vec<&str> {
 fn uses_of(code: &str, module_path: &[String]) -> Vec<(String, usize)> {
     let mut found = Vec::new();
     let line_of = |at: usize| code[..at].matches('\n').count() + 1;
-    for (at, _) in code.match_indices("crate::") {
-        if code[..at].chars().last().is_some_and(is_ident) {
-            continue;
+    let named_after = |rest: &str| -> Vec<String> {
+        match rest.trim_start().strip_prefix('{') {
+            Some(group) => group_heads(group).into_iter().map(str::to_owned).collect(),
+            None => vec![leading_ident(rest).to_owned()],
         }
-        let rest = code[at + "crate::".len()..].trim_start();
-        if let Some(group) = rest.strip_prefix('{') {
-            for head in group_heads(group) {
-                found.push((head.to_owned(), line_of(at)));
-            }
-        } else {
-            found.push((leading_ident(rest).to_owned(), line_of(at)));
+    };
+    let crate_path = regex::Regex::new(r"\bcrate\s*::").expect("a valid pattern");
+    for m in crate_path.find_iter(code) {
+        for head in named_after(&code[m.end()..]) {
+            found.push((head, line_of(m.start())));
         }
     }
     // `super::super::x` from `http/routes/chat.rs` names `http::x`; one more `super` names the
     // crate root's `x`, another top-level module.
-    for (at, _) in code.match_indices("super::") {
-        if code[..at]
-            .chars()
-            .last()
-            .is_some_and(|c| is_ident(c) || c == ':')
-        {
-            continue;
-        }
-        let mut rest = &code[at..];
-        let mut climbs = 0;
-        while let Some(r) = rest.strip_prefix("super::") {
-            climbs += 1;
-            rest = r.trim_start();
-        }
-        // A `mod.rs` or `x.rs` at depth d is module `module_path`; `super` climbs one level.
+    let super_path = regex::Regex::new(r"(?:\bsuper\s*::\s*)+").expect("a valid pattern");
+    for m in super_path.find_iter(code) {
+        let climbs = m.as_str().matches("super").count();
+        // A `mod.rs` or `x.rs` is module `module_path`; each `super` climbs one level.
         if climbs >= module_path.len() {
-            let named = if let Some(group) = rest.strip_prefix('{') {
-                group_heads(group)
-            } else {
-                vec![leading_ident(rest)]
-            };
-            for head in named {
-                found.push((head.to_owned(), line_of(at)));
+            for head in named_after(&code[m.end()..]) {
+                found.push((head, line_of(m.start())));
             }
         }
     }
