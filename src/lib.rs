@@ -7,8 +7,9 @@
 //! - `config`: every environment variable, parsed once.
 //! - `store`: Postgres: the pool, the tables (`schema`), the rows and their JSON views.
 //! - `errors`: `AppError`, the one error type, and its JSON body.
+//! - `limits`: request and failed-login limits, counted locally or through Redis; `usage`:
+//!   metering and monthly token budgets.
 //! - `identity`: who is calling: credentials, tokens, API keys, passwords, roles.
-//! - `limits`: request limits per tenant and key; `usage`: metering and monthly token budgets.
 //! - `rag`: retrieval backends, the LLM client, and the prompt shared by `/chat` and `/v1`.
 //! - `tenancy`: the tenant context and its cache.
 //! - `services`: every write, shared by the admin API and the command line.
