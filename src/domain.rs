@@ -1,4 +1,7 @@
-//! Validated newtypes. Once built, the type says the value is valid; nothing checks it again.
+//! Validated newtypes. Once built, the type says the value is valid; code that holds one never
+//! checks it again. Raw strings are parsed where they enter: a tenant id from a request path in
+//! `TenantCache::get` and `announce`, a row's `id` in `TenantContext::build`, an id in a request
+//! body in the tenant and organization services.
 
 use std::borrow::Borrow;
 use std::fmt;

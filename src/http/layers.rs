@@ -168,7 +168,7 @@ fn check_scope(request: &Request, grant: &ApiKeyGrant) -> Result<(), AppError> {
 }
 
 /// A write made with an impersonation token, audited with both ids once it has succeeded.
-/// (Written here, not through `crate::services::audit`, which sits above `auth`.)
+/// (Written here, not through `crate::services::audit`, which sits above `http`.)
 struct ImpersonatedWrite(NewAuditEntry);
 
 impl ImpersonatedWrite {

@@ -8,7 +8,7 @@
 //!   (`CurrentTenant`, `TenantRetriever`, `SystemPrompt`, `CallerOf`, `Admin`); `writers`:
 //!   `require_writer`, who may write a tenant's data.
 //! - `routes`: the handlers, one module per resource (`routes/admin/` for `/admin/*`).
-//! - `server`: binding, TLS, graceful shutdown.
+//! - `server`: binding, connection timeouts, graceful shutdown.
 //!
 //! Not here: the rules handlers apply (`crate::services`, `crate::identity::authz`), the
 //! error type (`crate::errors`; its `IntoResponse` lives there too).

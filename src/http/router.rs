@@ -187,7 +187,7 @@ mod tests {
     use super::ROUTES;
     use crate::http::tenant_routes::TENANT_ROUTES;
 
-    /// Every tenant route declares what an API key needs (`auth::tenant_routes`), and the
+    /// Every tenant route declares what an API key needs (`http::tenant_routes`), and the
     /// table names no route the router does not serve.
     #[test]
     fn every_tenant_route_declares_its_scope() {

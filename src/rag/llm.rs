@@ -3,8 +3,8 @@
 //!
 //! What lives here: the upstream request and response shapes `/chat` needs, the call itself
 //! (whole response or a stream of server-sent events), and how upstream failures become
-//! `AppError`s. What does not: prompts (`routes::chat`) and the OpenAI-compatible pass-through
-//! (`routes::openai`, which uses `Llm::send` and forwards bytes untouched).
+//! `AppError`s. What does not: prompts (`super::prompt`, `http::routes::chat`) and the OpenAI-compatible pass-through
+//! (`http::routes::openai`, which uses `Llm::send` and forwards bytes untouched).
 //!
 //! Rules the code below keeps:
 //! - The key is exposed only while building the `Authorization` header, and that header is
@@ -468,7 +468,7 @@ mod tests {
             chat_model: "gpt-4o-mini".into(),
             embedding_model: "text-embedding-3-small".into(),
             allowed_models: Vec::new(),
-            pinecone_api_url: "http://127.0.0.1:9".into(),
+            pinecone_control_plane_url: "http://127.0.0.1:9".into(),
             pinecone_index_name: None,
             upstream_timeout: Duration::from_secs(1),
         }

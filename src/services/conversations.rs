@@ -34,7 +34,7 @@ const AUTO_TITLE_CHARS: usize = 80;
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub tenant_id: &'a str,
-    /// `user:<token sub>` or `key:<api key id>` (see `routes::conversations::owner_of`).
+    /// `user:<token sub>` or `key:<api key id>` (see `http::routes::conversations::owner_of`).
     pub owner: &'a str,
 }
 

@@ -426,7 +426,7 @@ mod tests {
             chat_model: "gpt-4o-mini".into(),
             embedding_model: "text-embedding-3-small".into(),
             allowed_models: allowed.iter().map(|m| (*m).to_owned()).collect(),
-            pinecone_api_url: "http://127.0.0.1:9".into(),
+            pinecone_control_plane_url: "http://127.0.0.1:9".into(),
             pinecone_index_name: None,
             upstream_timeout: Duration::from_secs(1),
         }

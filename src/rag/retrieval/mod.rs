@@ -1,6 +1,6 @@
 //! Retrieval: the `Retriever` trait and one module per backend.
 //!
-//! A tenant's retriever is built once per tenant-cache entry (see `tenants::cache`), never per
+//! A tenant's retriever is built once per tenant-cache entry (see `tenancy::cache`), never per
 //! request, and all of them share the gateway's one HTTP client pool.
 //!
 //! - `store`: the tenant's documents in Postgres (the `documents` table, under row-level
@@ -116,9 +116,10 @@ pub struct RetrievalDeps {
     pub embeddings: Arc<embeddings::Embeddings>,
 }
 
-/// Builds the retriever of one tenant. Cheap and infallible for valid settings: anything that
+/// Builds the retriever of one tenant. Cheap, and no backend fails here today: anything that
 /// needs the network (such as looking up a Pinecone index host) happens on first use, so a
-/// vector store that is down breaks retrieval, not every route of the tenant.
+/// vector store that is down breaks retrieval, not every route of the tenant. The `Result` is
+/// for a backend that must refuse its settings at build time.
 pub async fn build(
     settings: &TenantSettings,
     deps: &RetrievalDeps,

@@ -198,7 +198,7 @@ impl PineconeRetriever {
         let index = match (&settings.index_host, name) {
             (Some(host), _) if !host.trim().is_empty() => IndexHost::Known(normalize_host(host)),
             (_, Some(name)) if !name.trim().is_empty() => {
-                let mut url = format!("{}/indexes/", deps.llm.pinecone_api_url);
+                let mut url = format!("{}/indexes/", deps.llm.pinecone_control_plane_url);
                 url.extend(url::form_urlencoded::byte_serialize(name.trim().as_bytes()));
                 IndexHost::Lookup {
                     url,

@@ -1,4 +1,4 @@
-//! Rows of `documents`: one per chunk of a tenant's document (see `retrieval::store`).
+//! Rows of `documents`: one per chunk of a tenant's document (see `rag::retrieval::store`).
 
 use diesel::prelude::*;
 
