@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::app::state::AppState;
 use crate::config::Config;
 use crate::errors::AppError;
 use crate::secrets::SecretKey;
@@ -31,7 +32,6 @@ use crate::services::caches::NoCaches;
 use crate::services::documents::{self, NewDocument};
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 use crate::services::users::{self, CreateUser, UpdateUser};
-use crate::state::AppState;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantgate_demo";
 const ADMIN_EMAIL: &str = "admin@demo.example.com";
@@ -373,13 +373,13 @@ fn print_banner(setup: &Setup, seeded: &Seeded, notes: &[&str]) {
 pub async fn run() -> Result<(), String> {
     let (env, notes) = demo_env();
     let config = Config::from_env(&env).map_err(|e| e.to_string())?;
-    crate::telemetry::init(&config.log);
+    crate::app::telemetry::init(&config.log);
     let url = config.database.url.expose_secret().to_owned();
     // Like `migrate`: a DATABASE_URL naming a database that does not exist yet is created.
-    if let Some(name) = crate::db::create_database_if_missing(&url).await? {
+    if let Some(name) = crate::store::db::create_database_if_missing(&url).await? {
         println!("demo: created database {name}");
     }
-    let applied = crate::db::run_migrations(&url).await?;
+    let applied = crate::store::db::run_migrations(&url).await?;
     if !applied.is_empty() {
         println!("demo: applied {} migration(s)", applied.len());
     }
@@ -397,9 +397,9 @@ pub async fn run() -> Result<(), String> {
     };
     let setup = Setup {
         base: &format!("http://{shown}"),
-        database: crate::db::describe_url(&url),
+        database: crate::store::db::describe_url(&url),
         chat_enabled: state.config.llm.api_key.is_some(),
     };
     print_banner(&setup, &seeded, &notes);
-    crate::server::serve_on(listener, state, crate::server::shutdown_signal()).await
+    crate::http::server::serve_on(listener, state, crate::http::server::shutdown_signal()).await
 }

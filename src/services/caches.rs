@@ -9,7 +9,7 @@ use std::future::Future;
 
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 
 pub trait Caches: Sync {
     /// A tenant row changed and is now at `version`.
