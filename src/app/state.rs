@@ -154,3 +154,18 @@ impl AppState {
         tasks
     }
 }
+
+/// The server's caches, told by the services after each write commits.
+impl crate::services::caches::Caches for AppState {
+    async fn tenant_changed(&self, id: &str, version: i64) {
+        self.tenants.announce(id, version).await;
+    }
+
+    async fn api_key_revoked(&self, prefix: &str) {
+        self.api_keys.forget(prefix).await;
+    }
+
+    async fn user_changed(&self, id: uuid::Uuid) {
+        self.superusers.forget(id).await;
+    }
+}

@@ -2,14 +2,12 @@
 //! once. Other replicas hear of it through the database's NOTIFY (the tables' triggers), and so
 //! do servers when the CLI writes: a command passes `NoCaches`, having none of its own.
 //!
-//! Services call these after the transaction returns, never inside it: a cache refilled
+//! The server's caches implement it on `AppState` (`crate::app::state`). Services call these after the transaction returns, never inside it: a cache refilled
 //! before the commit would read the old row.
 
 use std::future::Future;
 
 use uuid::Uuid;
-
-use crate::app::state::AppState;
 
 pub trait Caches: Sync {
     /// A tenant row changed and is now at `version`.
@@ -29,18 +27,4 @@ impl Caches for NoCaches {
     async fn api_key_revoked(&self, _prefix: &str) {}
 
     async fn user_changed(&self, _id: Uuid) {}
-}
-
-impl Caches for AppState {
-    async fn tenant_changed(&self, id: &str, version: i64) {
-        self.tenants.announce(id, version).await;
-    }
-
-    async fn api_key_revoked(&self, prefix: &str) {
-        self.api_keys.forget(prefix).await;
-    }
-
-    async fn user_changed(&self, id: Uuid) {
-        self.superusers.forget(id).await;
-    }
 }
