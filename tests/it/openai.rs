@@ -17,8 +17,7 @@ use crate::harness::chat::{
 
 async fn app_with(fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
     let mut builder = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("CHAT_MODEL", "gpt-test-mini");
     for (k, v) in extra {
         builder = builder.env(k, v);

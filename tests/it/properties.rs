@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 
 use crate::documents::api_key_for;
-use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+use crate::harness::chat::{FakeLlm, Script};
 use crate::harness::{TestApp, TestResponse};
 
 fn cases() -> u32 {
@@ -44,8 +44,7 @@ impl World {
         let (app, llm, key, admin) = runtime.block_on(async {
             let llm = FakeLlm::start(Script::Reply).await;
             let app = TestApp::builder()
-                .env("OPENAI_BASE_URL", &llm.base_url)
-                .env("OPENAI_API_KEY", UPSTREAM_KEY)
+                .openai(&llm)
                 .env("TENANT_REQUESTS_PER_MINUTE", "1000000")
                 .build()
                 .await;

@@ -172,14 +172,10 @@ async fn search_with_key(router: &axum::Router, key: &str) -> axum::http::Status
 /// and no log line holds more than a clip of the message.
 #[tokio::test]
 async fn huge_repetitive_messages_never_fail_any_search_route_nor_flood_the_log() {
-    use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+    use crate::harness::chat::{FakeLlm, Script};
     let log = crate::harness::logs::capture();
     let llm = FakeLlm::start(Script::Reply).await;
-    let app = TestApp::builder()
-        .env("OPENAI_BASE_URL", &llm.base_url)
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .build()
-        .await;
+    let app = TestApp::builder().openai(&llm).build().await;
     app.seed_tenant("acme", None).await;
     let key = api_key_for(&app, "acme").await;
     ingest_one(&app, &key).await;

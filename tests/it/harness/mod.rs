@@ -10,6 +10,7 @@ pub mod db;
 pub mod logs;
 pub mod outage;
 pub mod pgbouncer;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +48,12 @@ impl TestAppBuilder {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.to_owned(), value.to_owned());
         self
+    }
+
+    /// Points the gateway's chat client at `llm` with the test upstream key.
+    pub fn openai(self, llm: &upstream::FakeLlm) -> Self {
+        self.env("OPENAI_API_KEY", chat::UPSTREAM_KEY)
+            .env("OPENAI_BASE_URL", &llm.base_url)
     }
 
     /// Shares an existing database (e.g. two gateways on one database).
