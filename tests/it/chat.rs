@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::chat::{
     FakeLlm, FixedPassages, REPLY, REPLY_CHUNKS, Script, UPSTREAM_KEY, parse_sse, passage,
     post_json, router_with_retriever,
@@ -17,7 +17,7 @@ use crate::harness::chat::{
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     TestApp::builder()
-        .openai(&fake)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await

@@ -350,7 +350,7 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Usage with real data: today's requests made through the gateway (metered and flushed as
     // a running server does), and earlier days as the usage table holds them.
     let history = usage_history(app, "acme").await;
-    let key = crate::documents::api_key_for(app, "acme").await;
+    let key = crate::harness::api_key_for(app, "acme").await;
     for query in ["anvils", "rockets", "ignition"] {
         app.post("/search")
             .api_key(&key)

@@ -53,15 +53,11 @@ async fn es256_with_a_pem_public_key() {
         .assert_status(200);
     // An HS256 token signed with what an attacker might guess is the "secret" (the public key).
     let forged = mint(&claims(), Algorithm::HS256, EC_PUBLIC.as_bytes());
-    app.get("/tenant")
-        .bearer(&forged)
-        .send()
+    app.tenant_info(&forged)
         .await
         .assert_error(401, "invalid_token");
     let hs = mint(&claims(), Algorithm::HS256, JWT_SECRET.as_bytes());
-    app.get("/tenant")
-        .bearer(&hs)
-        .send()
+    app.tenant_info(&hs)
         .await
         .assert_error(401, "invalid_token");
 }
@@ -87,11 +83,7 @@ async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_s
         Some("k1"),
         &json!({"sub": "other", "tenant_id": "acme", "exp": now() + 700}),
     );
-    app.get("/tenant")
-        .bearer(&other)
-        .send()
-        .await
-        .assert_status(200);
+    app.tenant_info(&other).await.assert_status(200);
     assert_eq!(jwks.fetches(), 1);
     // Unknown kids: refused; the set is fetched again, but not for every such token.
     for i in 0..5 {
@@ -136,9 +128,7 @@ async fn an_algorithm_list_may_span_key_families_with_a_jwks() {
         .await
         .assert_status(200);
     let hs = mint(&claims(), Algorithm::HS256, JWT_SECRET.as_bytes());
-    app.get("/tenant")
-        .bearer(&hs)
-        .send()
+    app.tenant_info(&hs)
         .await
         .assert_error(401, "invalid_token");
 }

@@ -4,8 +4,8 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_labels_come_from_fixed_sets() {

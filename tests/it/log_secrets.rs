@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
+use crate::harness::api_key_for;
 use crate::harness::upstream::Served;
 use crate::harness::{TestApp, logs};
 
@@ -231,8 +231,7 @@ async fn keys_echoed_by_the_llm_stay_out_of_logs_and_answers_streamed_or_not() {
     let log = logs::capture();
     let echo = EchoStandIn::start().await;
     let app = echo_app(&echo).await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
 
     // Refused before any answer: a 502 whose detail quotes the upstream, redacted.
     for path in ["/chat", "/v1/chat/completions"] {

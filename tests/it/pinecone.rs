@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use serde_json::json;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::upstream::pinecone::{DIMENSION, Mode, StandIn};
 
 const OPENAI_KEY: &str = "sk-test-upstream-embeddings-0001";

@@ -13,7 +13,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::chat::{FakeLlm, Script};
 use crate::harness::{TestApp, TestResponse};
 
@@ -48,8 +47,7 @@ impl World {
                 .env("TENANT_REQUESTS_PER_MINUTE", "1000000")
                 .build()
                 .await;
-            app.seed_tenant("acme", None).await;
-            let key = api_key_for(&app, "acme").await;
+            let key = app.tenant_with_key("acme").await;
             app.post("/documents")
                 .api_key(&key)
                 .json(&json!({"documents": [{"id": "d", "text": "rockets and anvils"}]}))

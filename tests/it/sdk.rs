@@ -8,8 +8,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::chat::{FakeLlm, REPLY, Script, UPSTREAM_KEY};
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,7 @@ use crate::harness::{JWT_SECRET, SECRET_KEY, TestApp, cli};
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     TestApp::builder()
-        .openai(&fake)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await
