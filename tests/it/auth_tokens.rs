@@ -29,9 +29,8 @@ fn claims(tenant: Value) -> Value {
     json!({"sub": "user-1", "tenant_id": tenant, "exp": now() + 600})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_tokens_are_refused_with_the_contract_codes() {
-    let app = TestApp::new().await;
+/// `acme`, and `sleepy`, deactivated.
+async fn seed_acme_and_an_inactive_tenant(app: &TestApp) {
     app.seed_tenant("acme", None).await;
     app.seed_tenant("sleepy", None).await;
     {
@@ -45,6 +44,14 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
         .await
         .expect("deactivate");
     }
+}
+
+/// A row of the bad-token table: name, token, status, code.
+type TokenCase = (&'static str, String, u16, &'static str);
+
+/// A valid token for `acme`, and the table of bad tokens (name, token, status, code) made
+/// from it.
+fn bad_token_cases() -> (String, Vec<TokenCase>) {
     let secret = JWT_SECRET.as_bytes();
     let hs = json!({"alg": "HS256", "typ": "JWT"});
     let good = claims(json!("acme"));
@@ -53,7 +60,7 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
     let (payload, signature) = rest.split_once('.').expect("jwt");
 
     let tampered_payload = b64(&claims(json!("globex")));
-    let cases: Vec<(&str, String, u16, &str)> = vec![
+    let cases = vec![
         (
             "alg none",
             format!(
@@ -264,8 +271,13 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
             "tenant_unavailable",
         ),
     ];
+    (valid, cases)
+}
+
+/// Each bad token is refused with its status and code (401s with `WWW-Authenticate`).
+async fn assert_refused(app: &TestApp, cases: &[TokenCase]) {
     assert!(cases.len() >= 25);
-    for (name, token, status, code) in &cases {
+    for (name, token, status, code) in cases {
         let response = app
             .get("/tenant")
             .header("authorization", &format!("Bearer {token}"))
@@ -282,7 +294,10 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
             assert_eq!(response.headers["www-authenticate"], "Bearer", "{name}");
         }
     }
-    // Headers that are not a bearer token at all.
+}
+
+/// Authorization headers that are not a bearer token at all.
+async fn assert_non_bearer_headers_refused(app: &TestApp) {
     app.get("/tenant")
         .send()
         .await
@@ -297,6 +312,15 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
         .send()
         .await
         .assert_error(401, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_tokens_are_refused_with_the_contract_codes() {
+    let app = TestApp::new().await;
+    seed_acme_and_an_inactive_tenant(&app).await;
+    let (valid, cases) = bad_token_cases();
+    assert_refused(&app, &cases).await;
+    assert_non_bearer_headers_refused(&app).await;
     // And the control: the valid token works, with the scheme in any case.
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let ok = app
