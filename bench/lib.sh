@@ -11,6 +11,7 @@
 # Callers set BENCH_NAME (the prefix of messages) and may read BENCH_WORK (a temporary folder).
 
 BENCH_NAME=${BENCH_NAME:-bench}
+export PGOPTIONS=${PGOPTIONS:---client-min-messages=warning}
 BENCH_ADMIN_URL=${BENCH_ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 BENCH_TARGET=${CARGO_TARGET_DIR:-target}
 BENCH_WORK=$(mktemp -d)

@@ -14,7 +14,8 @@
 # $SOAK_OUT/soak.png (RSS and p99 per route over time; matplotlib from a venv made on first
 # use, see below) and writes $SOAK_OUT/soak.csv. It exits non-zero when a criterion fails:
 #   - any unexpected status (or transport error);
-#   - RSS growing by 10 % or more from the end of the warm-up to the end;
+#   - RSS growing by 10 % or more from the end of the warm-up to the end (medians of the 30 s
+#     right after the warm-up and of the last 30 s: the allocator hands memory back in steps);
 #   - a route's last-minute p99 above max(2 × its first-minute p99 after warm-up, +5 ms).
 #
 #   bash bench/soak.sh                      # DURATION=600 RATE=100 WARMUP=60
@@ -24,7 +25,8 @@
 # (seconds; the first minute of the p99 comparison starts after it), RSS_EVERY (2),
 # SOAK_OUT (bench/soak), SOAK_PYTHON (a python3 with matplotlib; default: the venv
 # $CARGO_TARGET_DIR/soak-venv, created with `pip install matplotlib` when missing),
-# GATEWAY_PORT (28380), UPSTREAM_PORT (28381), CARGO_TARGET_DIR (target).
+# GATEWAY_PORT (28380), UPSTREAM_PORT (28381), CARGO_TARGET_DIR (target), SOAK_PROFILE
+# (release; `debug` to check the script quickly against the debug build).
 # Needs: a local Postgres (BENCH_ADMIN_DATABASE_URL), curl, python3 (with venv and pip to draw).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +40,10 @@ GATEWAY_PORT=${GATEWAY_PORT:-28380}
 UPSTREAM_PORT=${UPSTREAM_PORT:-28381}
 BENCH_NAME=soak
 . bench/lib.sh
-BIN=$BENCH_TARGET/release/tenantgate
-CHAT=$BENCH_TARGET/release/examples/chat_bench
+# SOAK_PROFILE=debug runs the debug build (a quick check of the script, not a measurement).
+SOAK_PROFILE=${SOAK_PROFILE:-release}
+BIN=$BENCH_TARGET/$SOAK_PROFILE/tenantgate
+CHAT=$BENCH_TARGET/$SOAK_PROFILE/examples/chat_bench
 
 bench_require curl psql python3
 bench_ports_free "$GATEWAY_PORT" "$UPSTREAM_PORT"
@@ -54,8 +58,12 @@ if [ -z "${SOAK_PYTHON:-}" ]; then
   SOAK_PYTHON=$venv/bin/python
 fi
 
-echo "== building (release)"
-cargo build --release --quiet --bin tenantgate --example chat_bench
+echo "== building ($SOAK_PROFILE)"
+if [ "$SOAK_PROFILE" = release ]; then
+  cargo build --release --quiet --bin tenantgate --example chat_bench
+else
+  cargo build --quiet --bin tenantgate --example chat_bench
+fi
 
 echo "== fresh database tenantgate_soak"
 bench_fresh_db tenantgate_soak
