@@ -1,5 +1,5 @@
 //! `/openapi.json` against the router: `router::ROUTES` is checked against the router itself
-//! (every path literal in `src/router.rs` is listed, every listed route answers, no unlisted
+//! (every path literal in `src/http/router.rs` is listed, every listed route answers, no unlisted
 //! method does) and against the document (both ways); the document's references resolve and
 //! it passes openapi-spec-validator (with the Python of `TENANTGATE_TEST_PYTHON`, which CI's
 //! `.ci/run` provides; without it that one test says so and passes).
@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use axum::http::Method;
 use serde_json::Value;
-use tenantgate::router::ROUTES;
+use tenantgate::http::router::ROUTES;
 
 use crate::harness::TestApp;
 
@@ -222,7 +222,7 @@ async fn every_reference_resolves() {
 /// path is 405, so no method of a listed path can be missing from the list.
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_list_matches_the_router() {
-    let source = include_str!("../../src/router.rs");
+    let source = include_str!("../../src/http/router.rs");
     let pattern = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).expect("regex");
     let listed_paths: BTreeSet<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
     let mut seen = 0;
@@ -233,7 +233,7 @@ async fn routes_list_matches_the_router() {
         let path = path.as_str();
         assert!(
             listed_paths.contains(path),
-            "src/router.rs routes {path}, which router::ROUTES does not list"
+            "src/http/router.rs routes {path}, which router::ROUTES does not list"
         );
     }
     assert!(seen >= 10, "the scan found only {seen} routes");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::documents::ingest;
 use crate::harness::TestApp;
 use crate::harness::api_key_for;
-use tenantgate::retrieval::store::scope_to_tenant;
+use tenantgate::rag::retrieval::store::scope_to_tenant;
 
 fn match_ids(body: &Value) -> Vec<String> {
     body["matches"]

@@ -20,8 +20,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tenantgate::app::state::AppState;
 use tenantgate::config::Config;
-use tenantgate::state::AppState;
 use tower::ServiceExt;
 
 pub use db::TestDb;
@@ -74,7 +74,7 @@ impl TestAppBuilder {
         let config = Config::from_env(&env).expect("test configuration is valid");
         let state = AppState::new(config).expect("state");
         let background = state.spawn_background();
-        let router = tenantgate::router::build(state.clone());
+        let router = tenantgate::http::router::build(state.clone());
         TestApp {
             db,
             state,
@@ -252,7 +252,7 @@ impl TestApp {
         let header_read_timeout = self.state.config.header_read_timeout;
         // The server's own connection handling (timeouts included), as `tenantgate serve` runs it.
         self.background.push(tokio::spawn(async move {
-            let _ = tenantgate::server::serve_router(
+            let _ = tenantgate::http::server::serve_router(
                 listener,
                 router,
                 header_read_timeout,
@@ -263,7 +263,7 @@ impl TestApp {
         addr
     }
 
-    pub async fn conn(&self) -> tenantgate::db::PooledConnection {
+    pub async fn conn(&self) -> tenantgate::store::db::PooledConnection {
         self.state.pool.get().await.expect("connection")
     }
 
@@ -391,8 +391,8 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
     use secrecy::ExposeSecret;
     let generated = app.state.api_keys.generate();
     let mut conn = app.conn().await;
-    diesel::insert_into(tenantgate::schema::api_keys::table)
-        .values(tenantgate::models::api_key::NewApiKey {
+    diesel::insert_into(tenantgate::store::schema::api_keys::table)
+        .values(tenantgate::store::models::api_key::NewApiKey {
             id: uuid::Uuid::new_v4(),
             tenant_id: tenant_id.to_owned(),
             name: "tests".to_owned(),
@@ -400,7 +400,7 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
             key_hash: generated.hash.clone(),
             expires_at: None,
             requests_per_minute: None,
-            scopes: tenantgate::auth::scopes::ScopeSet::ALL.names(),
+            scopes: tenantgate::identity::scopes::ScopeSet::ALL.names(),
         })
         .execute(&mut conn)
         .await
