@@ -264,7 +264,11 @@ async fn an_unknown_org_id_is_422_on_every_write_that_takes_one() {
     let admin = app.superuser_token().await;
     app.create_tenant(&admin, "other", json!({})).await;
     let writes = [
-        ("POST", "/admin/tenants", json!({"id": "t-new", "name": "T", "org_id": "nope"})),
+        (
+            "POST",
+            "/admin/tenants",
+            json!({"id": "t-new", "name": "T", "org_id": "nope"}),
+        ),
         ("PUT", "/admin/tenants/other", json!({"org_id": "¡"})),
         ("PATCH", "/admin/tenants/other", json!({"org_id": "nope"})),
         (
