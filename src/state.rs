@@ -75,15 +75,18 @@ impl AppState {
         ));
         let api_keys = Arc::new(ApiKeys::new(pool.clone(), &config.keys));
         let superusers = Arc::new(Superusers::new(pool.clone()));
-        let login_throttle = LoginThrottle::new(LoginLimits {
-            per_pair: config.login_max_failures,
-            per_address: config.login_max_failures_per_address,
-            per_email: config.login_max_failures_per_email,
-            window: config.login_failure_window,
-        });
+        let limiter = crate::limits::Limiter::new(&config.limits)?;
+        let login_throttle = LoginThrottle::new(
+            LoginLimits {
+                per_pair: config.login_max_failures,
+                per_address: config.login_max_failures_per_address,
+                per_email: config.login_max_failures_per_email,
+                window: config.login_failure_window,
+            },
+            limiter.shared(),
+        );
         let password_checks =
             PasswordChecks::new(config.password_hash_concurrency, config.password_hash_queue);
-        let limiter = crate::limits::Limiter::new(&config.limits)?;
         Ok(Self(Arc::new(Inner {
             limiter,
             usage: Arc::new(crate::usage::Usage::new(pool.clone())),

@@ -14,6 +14,11 @@
 //!
 //! Counters live in bounded caches (moka, TinyLFU eviction) keyed by a SHA-256 of the email key
 //! and address, so neither the number of keys nor their size depends on what callers send.
+//!
+//! With `REDIS_URL`, the three counters are shared by every replica (one script call counts or
+//! reads all three, keys `{REDIS_KEY_PREFIX}lf:{pair|address|email}:{digest}` expiring with
+//! their window), so a fleet of N replicas allows the ceilings once, not N times. The local
+//! counters count as well, and decide alone while Redis is slow or down (as request limits do).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
+
+use crate::limits::shared::{SharedCounter, WarnOncePerMinute};
 
 /// Counters kept per kind of key; past it the least useful ones are evicted.
 const CAPACITY: u64 = 100_000;
@@ -95,15 +102,63 @@ pub struct LoginThrottle {
     address: Counter,
     email: Counter,
     window: Duration,
+    shared: Option<Arc<SharedCounter>>,
+    warn: WarnOncePerMinute,
 }
 
 impl LoginThrottle {
-    pub fn new(limits: LoginLimits) -> Self {
+    /// `shared`: count in Redis for every replica together (`REDIS_URL`), besides locally.
+    pub fn new(limits: LoginLimits, shared: Option<Arc<SharedCounter>>) -> Self {
         Self {
             pair: Counter::new(limits.per_pair, limits.window),
             address: Counter::new(limits.per_address, limits.window),
             email: Counter::new(limits.per_email, limits.window),
             window: limits.window,
+            shared,
+            warn: WarnOncePerMinute::new(),
+        }
+    }
+
+    /// Seconds to wait when any counter of `attempt` is over its ceiling now, across replicas
+    /// when Redis answers; `record` counts a failure first.
+    async fn shared_wait(&self, attempt: &LoginAttempt, record: bool) -> Option<Option<u64>> {
+        let shared = self.shared.as_ref()?;
+        let counters = [
+            ("pair", &attempt.pair),
+            ("address", &attempt.address),
+            ("email", &attempt.email),
+        ];
+        match shared.login_failures(&counters, self.window, record).await {
+            Ok(answers) => Some(
+                answers
+                    .iter()
+                    .zip([&self.pair, &self.address, &self.email])
+                    .filter(|((failures, _), counter)| *failures > u64::from(counter.limit))
+                    .map(|((_, left), _)| left.as_secs() + 1)
+                    .max(),
+            ),
+            Err(error) => {
+                crate::limits::fell_back(&error, &self.warn, "login throttling");
+                None
+            }
+        }
+    }
+
+    /// Seconds to wait when any counter of `attempt` is over its ceiling now.
+    pub async fn blocked_for(&self, attempt: &LoginAttempt) -> Option<u64> {
+        match self.shared_wait(attempt, false).await {
+            Some(wait) => wait,
+            None => self.blocked_here(attempt),
+        }
+    }
+
+    /// Counts a failure on every counter; returns the wait when one of them went over.
+    pub async fn record_failure(&self, attempt: &LoginAttempt) -> Option<u64> {
+        // Counted here too, so this replica still knows when Redis goes away.
+        let here = self.record_here(attempt);
+        match self.shared_wait(attempt, true).await {
+            Some(wait) => wait,
+            None => here,
         }
     }
 
@@ -115,8 +170,7 @@ impl LoginThrottle {
         ]
     }
 
-    /// Seconds to wait when any counter of `attempt` is over its ceiling now.
-    pub fn blocked_for(&self, attempt: &LoginAttempt) -> Option<u64> {
+    fn blocked_here(&self, attempt: &LoginAttempt) -> Option<u64> {
         self.counters(attempt)
             .into_iter()
             .filter_map(|(counter, key)| {
@@ -127,8 +181,7 @@ impl LoginThrottle {
             .map(|w| w.as_secs() + 1)
     }
 
-    /// Counts a failure on every counter; returns the wait when one of them went over.
-    pub fn record_failure(&self, attempt: &LoginAttempt) -> Option<u64> {
+    fn record_here(&self, attempt: &LoginAttempt) -> Option<u64> {
         self.counters(attempt)
             .into_iter()
             .filter_map(|(counter, key)| {
@@ -151,12 +204,15 @@ mod tests {
     use super::*;
 
     fn throttle(per_pair: u32, per_address: u32, per_email: u32) -> LoginThrottle {
-        LoginThrottle::new(LoginLimits {
-            per_pair,
-            per_address,
-            per_email,
-            window: Duration::from_secs(60),
-        })
+        LoginThrottle::new(
+            LoginLimits {
+                per_pair,
+                per_address,
+                per_email,
+                window: Duration::from_secs(60),
+            },
+            None,
+        )
     }
 
     fn ip(last: u8) -> Option<IpAddr> {
@@ -168,21 +224,21 @@ mod tests {
         let throttle = throttle(3, 100, 100);
         let attempt = LoginAttempt::new("a@example.com", ip(1));
         for _ in 0..3 {
-            assert_eq!(throttle.blocked_for(&attempt), None);
-            assert_eq!(throttle.record_failure(&attempt), None);
+            assert_eq!(throttle.blocked_here(&attempt), None);
+            assert_eq!(throttle.record_here(&attempt), None);
         }
         let wait = throttle
-            .record_failure(&attempt)
+            .record_here(&attempt)
             .expect("fourth failure is over the ceiling");
         assert!((1..=61).contains(&wait), "{wait}");
-        assert!(throttle.blocked_for(&attempt).is_some());
+        assert!(throttle.blocked_here(&attempt).is_some());
         // The same email from another address, and another email from the same: still open.
         assert_eq!(
-            throttle.blocked_for(&LoginAttempt::new("a@example.com", ip(2))),
+            throttle.blocked_here(&LoginAttempt::new("a@example.com", ip(2))),
             None
         );
         assert_eq!(
-            throttle.blocked_for(&LoginAttempt::new("b@example.com", ip(1))),
+            throttle.blocked_here(&LoginAttempt::new("b@example.com", ip(1))),
             None
         );
     }
@@ -191,19 +247,19 @@ mod tests {
     fn address_and_email_ceilings_count_across_pairs() {
         let throttle = throttle(100, 3, 5);
         for n in 0..4 {
-            throttle.record_failure(&LoginAttempt::new(&format!("u{n}@example.com"), ip(1)));
+            throttle.record_here(&LoginAttempt::new(&format!("u{n}@example.com"), ip(1)));
         }
         assert!(
             throttle
-                .blocked_for(&LoginAttempt::new("new@example.com", ip(1)))
+                .blocked_here(&LoginAttempt::new("new@example.com", ip(1)))
                 .is_some()
         );
         for n in 0..6 {
-            throttle.record_failure(&LoginAttempt::new("v@example.com", ip(10 + n)));
+            throttle.record_here(&LoginAttempt::new("v@example.com", ip(10 + n)));
         }
         assert!(
             throttle
-                .blocked_for(&LoginAttempt::new("v@example.com", ip(99)))
+                .blocked_here(&LoginAttempt::new("v@example.com", ip(99)))
                 .is_some()
         );
     }

@@ -119,11 +119,10 @@ fn random_password() -> String {
 }
 
 /// The demo's configuration: the environment with defaults filled in, and what was filled.
-fn demo_env() -> (HashMap<String, String>, Vec<&'static str>, bool) {
+fn demo_env() -> (HashMap<String, String>, Vec<&'static str>) {
     let mut env: HashMap<String, String> = std::env::vars().collect();
     let mut notes = Vec::new();
-    let default_database = !is_set(&env, "DATABASE_URL");
-    if default_database {
+    if !is_set(&env, "DATABASE_URL") {
         env.insert("DATABASE_URL".into(), DEFAULT_DATABASE_URL.into());
     }
     if !is_set(&env, "SECRET_KEY") {
@@ -147,7 +146,7 @@ fn demo_env() -> (HashMap<String, String>, Vec<&'static str>, bool) {
         .or_insert_with(|| "127.0.0.1".into());
     env.entry("ACCESS_TOKEN_EXPIRE_MINUTES".into())
         .or_insert_with(|| "720".into());
-    (env, notes, default_database)
+    (env, notes)
 }
 
 async fn upsert_user(
@@ -383,11 +382,12 @@ fn print_banner(setup: &Setup, seeded: &Seeded, notes: &[&str]) {
 }
 
 pub async fn run() -> Result<(), String> {
-    let (env, notes, default_database) = demo_env();
+    let (env, notes) = demo_env();
     let config = Config::from_env(&env).map_err(|e| e.to_string())?;
     crate::telemetry::init(&config.log);
     let url = config.database.url.expose_secret().to_owned();
-    if default_database && let Some(name) = crate::db::create_database_if_missing(&url).await? {
+    // Like `migrate`: a DATABASE_URL naming a database that does not exist yet is created.
+    if let Some(name) = crate::db::create_database_if_missing(&url).await? {
         println!("demo: created database {name}");
     }
     let applied = crate::db::run_migrations(&url).await?;

@@ -14,6 +14,7 @@ pub mod local;
 pub mod shared;
 pub mod window;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -66,7 +67,7 @@ pub fn format_reset(d: Duration) -> String {
 pub struct Limiter {
     default_tenant_limit: Option<u32>,
     local: LocalCounter,
-    shared: Option<SharedCounter>,
+    shared: Option<Arc<SharedCounter>>,
     warn: WarnOncePerMinute,
 }
 
@@ -74,11 +75,11 @@ impl Limiter {
     pub fn new(config: &LimitsConfig) -> Result<Self, String> {
         let shared = match &config.redis_url {
             None => None,
-            Some(url) => Some(SharedCounter::new(
+            Some(url) => Some(Arc::new(SharedCounter::new(
                 url,
                 &config.redis_key_prefix,
                 config.redis_timeout,
-            )?),
+            )?)),
         };
         Ok(Self {
             default_tenant_limit: config.tenant_requests_per_minute,
@@ -86,6 +87,11 @@ impl Limiter {
             shared,
             warn: WarnOncePerMinute::new(),
         })
+    }
+
+    /// The Redis counter when `REDIS_URL` is set, for the login throttle to share.
+    pub fn shared(&self) -> Option<Arc<SharedCounter>> {
+        self.shared.clone()
     }
 
     /// Checks and counts one request. `None`: no limit applies to this caller.
@@ -114,21 +120,26 @@ impl Limiter {
             Some(shared) => match shared.check(subjects).await {
                 Ok(verdicts) => verdicts,
                 Err(error) => {
-                    metrics::counter!("ratelimit_redis_fallbacks_total").increment(1);
-                    if let SharedError::Failed(cause) = &error
-                        && self.warn.should_warn()
-                    {
-                        tracing::warn!(
-                            cause = %cause,
-                            "Redis is unavailable for request limits; counting in this replica \
-                             alone until it answers again (warned at most once a minute)"
-                        );
-                    }
+                    fell_back(&error, &self.warn, "request limits");
                     self.local.check(subjects)
                 }
             },
         };
         tightest(verdicts)
+    }
+}
+
+/// Redis did not count for `what`: counted in `/metrics`, warned at most once a minute.
+pub fn fell_back(error: &SharedError, warn: &WarnOncePerMinute, what: &str) {
+    metrics::counter!("ratelimit_redis_fallbacks_total").increment(1);
+    if let SharedError::Failed(cause) = error
+        && warn.should_warn()
+    {
+        tracing::warn!(
+            cause = %cause,
+            "Redis is unavailable for {what}; counting in this replica alone until it answers \
+             again (warned at most once a minute)"
+        );
     }
 }
 

@@ -49,6 +49,29 @@ out[1] = allowed
 return out
 ";
 
+/// Failed-login counters (`crate::auth::login_throttle`): fixed windows that start at their first
+/// failure. KEYS: the counters. ARGV[1]: the window in ms; ARGV[2]: `1` counts a failure in
+/// every counter, `0` only reads. Returns `{count_1, ttl_ms_1, count_2, ttl_ms_2, …}`.
+const FAILURES_SCRIPT: &str = r"
+local out = {}
+for i = 1, #KEYS do
+  local n
+  if ARGV[2] == '1' then
+    n = redis.call('INCR', KEYS[i])
+  else
+    n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+  local ttl = redis.call('PTTL', KEYS[i])
+  if n > 0 and ttl < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  out[#out + 1] = n
+  out[#out + 1] = math.max(ttl, 0)
+end
+return out
+";
+
 /// How long Redis is skipped after a failure before it is tried again.
 const RETRY_AFTER_FAILURE_MS: u64 = 1_000;
 
@@ -56,6 +79,7 @@ pub struct SharedCounter {
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     script: redis::Script,
+    failures_script: redis::Script,
     prefix: String,
     timeout: Duration,
     /// Unix ms before which Redis is not tried (after a failure).
@@ -76,6 +100,7 @@ impl SharedCounter {
             client,
             connection: OnceCell::new(),
             script: redis::Script::new(SCRIPT),
+            failures_script: redis::Script::new(FAILURES_SCRIPT),
             prefix: prefix.to_owned(),
             timeout,
             skip_until_ms: AtomicU64::new(0),
@@ -101,19 +126,26 @@ impl SharedCounter {
         }
     }
 
+    /// Runs a script call within `REDIS_TIMEOUT_MS`, skipping Redis for a second after a failure.
+    async fn guarded(
+        &self,
+        call: impl Future<Output = Result<Vec<u64>, String>>,
+    ) -> Result<Vec<u64>, SharedError> {
+        if now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
+            return Err(SharedError::Skipped);
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(self.failed(e)),
+            Err(_) => Err(self.failed("no answer within REDIS_TIMEOUT_MS".to_owned())),
+        }
+    }
+
     pub async fn check(
         &self,
         subjects: &[(Subject<'_>, u32)],
     ) -> Result<Vec<Verdict>, SharedError> {
-        if now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
-            return Err(SharedError::Skipped);
-        }
-        let result = tokio::time::timeout(self.timeout, self.invoke(subjects)).await;
-        let answer = match result {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return Err(self.failed(e)),
-            Err(_) => return Err(self.failed("no answer within REDIS_TIMEOUT_MS".to_owned())),
-        };
+        let answer = self.guarded(self.invoke(subjects)).await?;
         if answer.len() != 2 + 2 * subjects.len() {
             return Err(self.failed("unexpected answer from the limit script".to_owned()));
         }
@@ -148,6 +180,37 @@ impl SharedCounter {
             .invoke_async(&mut conn)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Counts a failed login in each of `counters` (`record`), or only reads them; returns each
+    /// counter's failures and the time left in its window. Keys are digests: bounded in size.
+    pub async fn login_failures(
+        &self,
+        counters: &[(&str, &[u8; 32])],
+        window: Duration,
+        record: bool,
+    ) -> Result<Vec<(u64, Duration)>, SharedError> {
+        let call = async {
+            let mut conn = self.connection().await?;
+            let mut invocation = self.failures_script.prepare_invoke();
+            for (kind, digest) in counters {
+                invocation.key(format!("{}lf:{kind}:{}", self.prefix, hex::encode(digest)));
+            }
+            let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+            invocation.arg(window_ms).arg(u8::from(record));
+            invocation
+                .invoke_async::<Vec<u64>>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let answer = self.guarded(call).await?;
+        if answer.len() != 2 * counters.len() {
+            return Err(self.failed("unexpected answer from the login script".to_owned()));
+        }
+        Ok(answer
+            .chunks_exact(2)
+            .map(|pair| (pair[0], Duration::from_millis(pair[1])))
+            .collect())
     }
 
     fn failed(&self, cause: String) -> SharedError {

@@ -123,7 +123,7 @@ pub async fn token(
     let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let address = client_ip(&headers, peer, state.config.trusted_proxy_hops);
     let attempt = LoginAttempt::new(&email_key, address);
-    if let Some(retry_after_seconds) = state.login_throttle.blocked_for(&attempt) {
+    if let Some(retry_after_seconds) = state.login_throttle.blocked_for(&attempt).await {
         return Err(AppError::RateLimited {
             retry_after_seconds,
         });
@@ -139,7 +139,7 @@ pub async fn token(
     let usable = user.filter(|(u, _)| u.is_active);
     let stored = usable.as_ref().map(|(u, _)| u.password_hash.clone());
     if !state.password_checks.verify(password, stored).await? {
-        if let Some(retry_after_seconds) = state.login_throttle.record_failure(&attempt) {
+        if let Some(retry_after_seconds) = state.login_throttle.record_failure(&attempt).await {
             return Err(AppError::RateLimited {
                 retry_after_seconds,
             });

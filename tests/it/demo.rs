@@ -272,3 +272,27 @@ async fn demo_serves_what_it_prints_and_starts_again() {
         assert_eq!(status.code(), Some(0), "run {run}: exit after SIGTERM");
     }
 }
+
+/// A newcomer who set `DATABASE_URL` to a database that does not exist yet gets it created, as
+/// `tenantgate migrate` does, instead of "database … does not exist".
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_creates_the_database_its_url_names() {
+    let name = format!("tenantgate_test_{}", uuid::Uuid::new_v4().simple());
+    // Dropped (with the database the demo made) when the test ends.
+    let db = TestDb {
+        url: crate::harness::db::with_database(&crate::harness::db::server_url(), &name),
+        name,
+    };
+    let demo = start_demo(&db);
+    assert!(
+        demo.banner
+            .iter()
+            .any(|l| l == &format!("demo: created database {}", db.name)),
+        "{:#?}",
+        demo.banner
+    );
+    let ready = reqwest::get(format!("{}/ready", demo.base))
+        .await
+        .expect("ready");
+    assert_eq!(ready.status().as_u16(), 200);
+}

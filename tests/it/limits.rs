@@ -254,3 +254,54 @@ fn fallbacks() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// Failed logins are counted for the fleet: with `REDIS_URL`, failures spread over two
+/// replicas meet one ceiling (`LOGIN_MAX_FAILURES` = 3 allows 3 in all, not 3 per replica),
+/// and a replica that saw none of them refuses too.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_on_one_redis_share_the_login_throttle() {
+    let prefix = prefix();
+    let one = TestApp::builder()
+        .env("REDIS_URL", REDIS)
+        .env("REDIS_KEY_PREFIX", &prefix)
+        .env("LOGIN_MAX_FAILURES", "3")
+        .build()
+        .await;
+    let two = TestApp::builder()
+        .env("REDIS_URL", REDIS)
+        .env("REDIS_KEY_PREFIX", &prefix)
+        .env("LOGIN_MAX_FAILURES", "3")
+        .database_url(&one.db.url)
+        .build()
+        .await;
+    let three = TestApp::builder()
+        .env("REDIS_URL", REDIS)
+        .env("REDIS_KEY_PREFIX", &prefix)
+        .env("LOGIN_MAX_FAILURES", "3")
+        .database_url(&one.db.url)
+        .build()
+        .await;
+    one.create_user("user@example.com", None, false).await;
+    let wrong = json!({"email": "user@example.com", "password": "not-the-password"});
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        statuses.push(
+            app.post("/auth/token")
+                .json(&wrong)
+                .send()
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401, 401, 401, 429], "one ceiling for the fleet");
+    // The third replica never saw a failure, and still refuses: even the right password waits.
+    let right = json!({"email": "user@example.com", "password": crate::harness::PASSWORD});
+    let response = three.post("/auth/token").json(&right).send().await;
+    response.assert_error(429, "rate_limited");
+    assert!(
+        response.headers.get("retry-after").is_some(),
+        "429 carries Retry-After"
+    );
+}

@@ -32,6 +32,8 @@ struct World {
     _llm: FakeLlm,
     key: String,
     admin: String,
+    /// A member user's id, for the `{user}` routes.
+    user: String,
 }
 
 impl World {
@@ -41,7 +43,7 @@ impl World {
             .enable_all()
             .build()
             .expect("runtime");
-        let (app, llm, key, admin) = runtime.block_on(async {
+        let (app, llm, key, admin, user) = runtime.block_on(async {
             let llm = FakeLlm::start(Script::Reply).await;
             let app = TestApp::builder()
                 .env("OPENAI_BASE_URL", &llm.base_url)
@@ -58,7 +60,21 @@ impl World {
                 .await
                 .assert_status(201);
             let admin = app.superuser_token().await;
-            (app, llm, key, admin)
+            app.post("/admin/orgs")
+                .bearer(&admin)
+                .json(&json!({"id": "org-x", "name": "Org X"}))
+                .send()
+                .await
+                .assert_status(201);
+            let user = app
+                .post("/admin/users")
+                .bearer(&admin)
+                .json(&json!({"email": "member@example.com", "password": "a long password 1"}))
+                .send()
+                .await;
+            user.assert_status(201);
+            let user = user.json()["id"].to_string().trim_matches('"').to_owned();
+            (app, llm, key, admin, user)
         });
         Self {
             runtime,
@@ -66,6 +82,7 @@ impl World {
             _llm: llm,
             key,
             admin,
+            user,
         }
     }
 
@@ -200,6 +217,11 @@ const BODY_ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/admin/tenants/other/api-keys", "admin"),
     ("POST", "/admin/users", "admin"),
     ("POST", "/admin/orgs", "admin"),
+    ("PUT", "/admin/orgs/org-x", "admin"),
+    ("PATCH", "/admin/orgs/org-x", "admin"),
+    ("PUT", "/admin/users/{user}", "admin"),
+    ("PATCH", "/admin/users/{user}", "admin"),
+    ("POST", "/admin/users/{user}/impersonate", "admin"),
 ];
 
 fn request<'a>(
@@ -209,7 +231,8 @@ fn request<'a>(
     who: &str,
 ) -> crate::harness::TestRequest<'a> {
     let method = Method::from_bytes(method.as_bytes()).expect("method");
-    let request = world.app.request(method, path);
+    let path = path.replace("{user}", &world.user);
+    let request = world.app.request(method, &path);
     match who {
         "key" => request.api_key(&world.key),
         "admin" => request.bearer(&world.admin),
@@ -407,6 +430,20 @@ fn arbitrary_ids_in_paths_and_queries_never_get_a_server_error() {
         ("GET", "/admin/orgs/{}/tenants", "admin"),
         ("GET", "/admin/audit?tenant_id={}&limit=5", "admin"),
         ("GET", "/admin/audit?limit={}", "admin"),
+        ("GET", "/admin/tenants?include_inactive={}&limit=2", "admin"),
+        ("GET", "/admin/tenants?offset={}", "admin"),
+        ("GET", "/admin/users?tenant_id={}", "admin"),
+        ("GET", "/admin/users?offset={}", "admin"),
+        ("GET", "/conversations?limit={}", "key"),
+        ("GET", "/admin/usage?from={}", "admin"),
+        ("GET", "/admin/tenants/acme/usage?to={}", "admin"),
+        ("PATCH", "/admin/users/{}", "admin"),
+        ("DELETE", "/admin/users/{}", "admin"),
+        ("POST", "/admin/users/{}/impersonate", "admin"),
+        ("PATCH", "/admin/orgs/{}", "admin"),
+        ("DELETE", "/admin/orgs/{}", "admin"),
+        ("DELETE", "/admin/tenants/{}", "admin"),
+        ("PATCH", "/admin/tenants/{}", "admin"),
     ];
     world.check(
         "ids",
