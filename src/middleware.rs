@@ -22,6 +22,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::credentials::API_KEY_HEADER;
 use crate::config::Config;
 use crate::domain::CorsOrigins;
 use crate::errors::AppError;
@@ -35,7 +36,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
-                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static(API_KEY_HEADER),
             ]))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -178,7 +179,7 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(API_KEY_HEADER),
             REQUEST_ID.clone(),
         ])
         .expose_headers([REQUEST_ID.clone()])
