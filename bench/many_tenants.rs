@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use tenantgate::app::state::AppState;
 use tenantgate::config::Config;
-use tenantgate::models::tenant::PINECONE_API_KEY_FIELD;
 use tenantgate::secrets::SecretSlot;
-use tenantgate::state::AppState;
+use tenantgate::store::models::tenant::PINECONE_API_KEY_FIELD;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -61,7 +61,7 @@ async fn main() {
         .expect("create");
     let mut url = url::Url::parse(&admin).expect("url");
     url.set_path("/tenantgate_many");
-    tenantgate::db::run_migrations(url.as_str())
+    tenantgate::store::db::run_migrations(url.as_str())
         .await
         .expect("migrate");
     let env: HashMap<String, String> = [

@@ -18,8 +18,8 @@ use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
+use tenantgate::app::state::AppState;
 use tenantgate::config::Config;
-use tenantgate::state::AppState;
 use tower::ServiceExt;
 
 const JWT_SECRET: &str = "bench-jwt-secret-0123456789-abcdefghijklmnop";
@@ -44,7 +44,7 @@ async fn prepare() -> (AppState, String) {
         .expect("create");
     let mut url = url::Url::parse(&admin).expect("url");
     url.set_path("/tenantgate_bench");
-    tenantgate::db::run_migrations(url.as_str())
+    tenantgate::store::db::run_migrations(url.as_str())
         .await
         .expect("migrate");
     let env: HashMap<String, String> = [
@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (state, token) = rt.block_on(prepare());
-    let router = tenantgate::router::build(state.clone());
+    let router = tenantgate::http::router::build(state.clone());
 
     let validation = {
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);

@@ -97,7 +97,7 @@ pub enum PoolMode {
     /// Postgres itself, or a pooler that keeps a server connection per client connection.
     Session,
     /// A transaction pooler (PgBouncer `pool_mode = transaction`): no named prepared
-    /// statements survive a `Sync`, so none are used (`db::unnamed_statements`).
+    /// statements survive a `Sync`, so none are used (`store::db::unnamed_statements`).
     Transaction,
 }
 
@@ -170,7 +170,9 @@ pub struct LlmConfig {
     pub chat_model: String,
     pub embedding_model: String,
     pub allowed_models: Vec<String>,
-    pub pinecone_api_url: String,
+    /// `PINECONE_API_URL`: Pinecone's control plane, where the index host of a tenant with an index
+    /// name but no host is looked up (`GET /indexes/{name}`). Not a data plane.
+    pub pinecone_control_plane_url: String,
     /// `PINECONE_INDEX_NAME`: the index of Pinecone tenants that name neither an index nor a
     /// host (the Python original kept it in its settings, not per tenant).
     pub pinecone_index_name: Option<String>,
@@ -246,9 +248,9 @@ pub struct Config {
     /// load balancer takes the replica out before it stops accepting.
     pub shutdown_drain: Duration,
     pub max_body_bytes: usize,
-    /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `server`).
+    /// `HEADER_READ_TIMEOUT_SECONDS`: also the idle keep-alive timeout (see `http::server`).
     pub header_read_timeout: Duration,
-    /// `BODY_READ_TIMEOUT_SECONDS` (see `middleware::body_read_timeout`).
+    /// `BODY_READ_TIMEOUT_SECONDS` (see `http::middleware::body_read_timeout`).
     pub body_read_timeout: Duration,
     pub default_system_prompt: String,
     pub login_max_failures: u32,
@@ -256,7 +258,7 @@ pub struct Config {
     pub login_max_failures_per_address: u32,
     pub login_max_failures_per_email: u32,
     /// `TRUSTED_PROXY_HOPS`: how many of the rightmost `X-Forwarded-For` entries our own
-    /// proxies wrote (see `client_address`).
+    /// proxies wrote (see `http::client_address`).
     pub trusted_proxy_hops: usize,
     /// Password checks (argon2) running at once, and waiting, before logins answer 429.
     pub password_hash_concurrency: usize,
@@ -567,7 +569,11 @@ impl LlmConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
-            pinecone_api_url: http_url(env, "PINECONE_API_URL", "https://api.pinecone.io")?,
+            pinecone_control_plane_url: http_url(
+                env,
+                "PINECONE_API_URL",
+                "https://api.pinecone.io",
+            )?,
             pinecone_index_name: get(env, "PINECONE_INDEX_NAME"),
             upstream_timeout: positive_seconds(env, "UPSTREAM_TIMEOUT_SECONDS", 60)?,
         })

@@ -1,10 +1,14 @@
-//! Validated newtypes. Once built, the type says the value is valid; nothing checks it again.
+//! Validated newtypes. Once built, the type says the value is valid; code that holds one never
+//! checks it again. Raw strings are parsed where they enter: a tenant id from a request path in
+//! `TenantCache::get` and `announce`, a row's `id` in `TenantContext::build`, an id in a request
+//! body in the tenant and organization services.
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
+use serde::{Deserialize, Serialize};
 
 /// A tenant id: 1–64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
 /// Cheap to clone (`Arc<str>`), and borrowable as `&str` so caches can be queried without
@@ -167,6 +171,51 @@ impl CorsOrigins {
 
     pub fn as_slice(&self) -> &[HeaderValue] {
         &self.0
+    }
+}
+
+/// A user's role (`users.role`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    // Declared from least to most powerful: `Ord` compares privilege.
+    Member,
+    TenantAdmin,
+    OrgAdmin,
+    Superuser,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Superuser,
+        Role::OrgAdmin,
+        Role::TenantAdmin,
+        Role::Member,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Superuser => "superuser",
+            Self::OrgAdmin => "org_admin",
+            Self::TenantAdmin => "tenant_admin",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
     }
 }
 

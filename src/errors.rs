@@ -119,7 +119,8 @@ impl AppError {
         Self::Validation { detail, errors }
     }
 
-    /// Logs the cause and returns an opaque 500.
+    /// An opaque 500 that keeps `cause` for the log: it is logged when the error becomes a
+    /// response (`IntoResponse`), never shown to the caller.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
@@ -283,8 +284,8 @@ impl From<DieselError> for AppError {
     }
 }
 
-impl From<crate::db::PoolError> for AppError {
-    fn from(error: crate::db::PoolError) -> Self {
+impl From<crate::store::db::PoolError> for AppError {
+    fn from(error: crate::store::db::PoolError) -> Self {
         tracing::warn!(error = %error, "could not get a database connection");
         Self::Unavailable
     }

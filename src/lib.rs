@@ -1,40 +1,36 @@
 //! tenantgate: a multi-tenant gateway for retrieval-augmented chatbot backends.
 //!
-//! A map of the crate:
-//! - `config`: every environment variable, parsed once; `domain`: validated newtypes.
-//! - `db`, `schema`, `models`: Postgres, the tables, the rows and their JSON views.
-//! - `secrets`: AES-256-GCM for tenant secrets at rest.
-//! - `auth`: tokens, API keys, passwords, and the tenant and superuser layers.
-//! - `tenants`: the tenant context, its cache and the cross-replica change listener.
-//! - `retrieval`: the `Retriever` trait and its backends; `llm`: the OpenAI-compatible chat client.
-//! - `routes`: one module per resource; `router`: every route; `middleware`: the tower stack.
-//! - `limits`: request limits per tenant and key (local or shared through Redis).
-//! - `usage`: usage metering per tenant, day and model, and monthly token budgets.
-//! - `server`: binding, background tasks, graceful shutdown; `cli`: the command line.
+//! A map of the crate (docs/architecture.md draws it). Every top-level module imports only
+//! modules listed above it here, never one below: `tests/it/architecture.rs` fails on a cycle.
+//! - `domain`: validated newtypes and the user `Role`; `secrets`: AES-256-GCM for tenant secrets
+//!   at rest; `redact`: scrubbing secrets out of upstream text; `metrics`: Prometheus metrics.
+//! - `config`: every environment variable, parsed once.
+//! - `store`: Postgres: the pool, the tables (`schema`), the rows and their JSON views.
+//! - `errors`: `AppError`, the one error type, and its JSON body.
+//! - `limits`: request and failed-login limits, counted locally or through Redis; `usage`:
+//!   metering and monthly token budgets.
+//! - `identity`: who is calling: credentials, tokens, API keys, passwords, roles.
+//! - `rag`: retrieval backends, the LLM client, and the prompt shared by `/chat` and `/v1`.
+//! - `tenancy`: the tenant context and its cache.
+//! - `services`: every write, shared by the admin API and the command line.
+//! - `app`: the process's shared state, the cross-replica change listener, logging.
+//! - `http`: the router, the tower stack, the tenant and admin layers, extractors, handlers, the
+//!   server.
+//! - `cli`: the command line.
 
-pub mod auth;
-pub mod authz;
+pub mod app;
 pub mod cli;
-pub mod client_address;
 pub mod config;
-pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod http;
+pub mod identity;
 pub mod limits;
-pub mod llm;
 pub mod metrics;
-pub mod middleware;
-pub mod models;
-pub mod openapi;
+pub mod rag;
 pub mod redact;
-pub mod retrieval;
-pub mod router;
-pub mod routes;
-pub mod schema;
 pub mod secrets;
-pub mod server;
 pub mod services;
-pub mod state;
-pub mod telemetry;
-pub mod tenants;
+pub mod store;
+pub mod tenancy;
 pub mod usage;

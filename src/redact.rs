@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use reqwest::header::HeaderMap;
 
-use crate::auth::credentials::API_KEY_HEADER;
+use crate::identity::credentials::API_KEY_HEADER;
 
 pub const REDACTED: &str = "[redacted]";
 

@@ -24,9 +24,9 @@ use moka::future::Cache;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::Pool;
 use crate::errors::{AppError, AppResult};
-use crate::schema::usage_daily;
+use crate::store::db::Pool;
+use crate::store::schema::usage_daily;
 
 /// Rows the buffer holds before folding new ones into `other`.
 const MAX_ENTRIES: usize = 50_000;

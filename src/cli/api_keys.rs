@@ -8,10 +8,10 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{cli_actor, connect, error_text, load_config};
-use crate::auth::api_keys::ApiKeys;
 use crate::errors::AppError;
-use crate::models::api_key::ApiKey;
+use crate::identity::api_keys::ApiKeys;
 use crate::services::api_keys::{self, CreateApiKey};
+use crate::store::models::api_key::ApiKey;
 
 #[derive(Subcommand)]
 pub enum ApiKeysCommand {
@@ -80,7 +80,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             scopes,
         } => {
             // Only the key derivation is used here; the pool stays unopened.
-            let pool = crate::db::build_pool(&config.database)?;
+            let pool = crate::store::db::build_pool(&config.database)?;
             let keys = ApiKeys::new(pool, &config.keys);
             let input = CreateApiKey {
                 name,
@@ -127,7 +127,7 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             println!("api-keys: {} key(s) for tenant {tenant}", list.len());
         }
         ApiKeysCommand::Rotate { key_id } => {
-            let pool = crate::db::build_pool(&config.database)?;
+            let pool = crate::store::db::build_pool(&config.database)?;
             let keys = ApiKeys::new(pool, &config.keys);
             let (old, created) = api_keys::rotate(&mut conn, &keys, &actor, key_id)
                 .await

@@ -23,16 +23,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::app::state::AppState;
 use crate::config::Config;
 use crate::errors::AppError;
-use crate::models::api_key::NewApiKey;
-use crate::schema::api_keys;
 use crate::secrets::SecretKey;
 use crate::services::audit::Actor;
 use crate::services::documents::{self, NewDocument};
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
 use crate::services::users::{self, CreateUser, UpdateUser};
-use crate::state::AppState;
+use crate::store::models::api_key::NewApiKey;
+use crate::store::schema::api_keys;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenantgate_demo";
 const ADMIN_EMAIL: &str = "admin@demo.example.com";
@@ -249,7 +249,7 @@ async fn replace_api_key(
             key_hash: generated.hash,
             expires_at: None,
             requests_per_minute: None,
-            scopes: crate::auth::scopes::ScopeSet::ALL.names(),
+            scopes: crate::identity::scopes::ScopeSet::ALL.names(),
         })
         .execute(conn)
         .await?;
@@ -384,13 +384,13 @@ fn print_banner(setup: &Setup, seeded: &Seeded, notes: &[&str]) {
 pub async fn run() -> Result<(), String> {
     let (env, notes) = demo_env();
     let config = Config::from_env(&env).map_err(|e| e.to_string())?;
-    crate::telemetry::init(&config.log);
+    crate::app::telemetry::init(&config.log);
     let url = config.database.url.expose_secret().to_owned();
     // Like `migrate`: a DATABASE_URL naming a database that does not exist yet is created.
-    if let Some(name) = crate::db::create_database_if_missing(&url).await? {
+    if let Some(name) = crate::store::db::create_database_if_missing(&url).await? {
         println!("demo: created database {name}");
     }
-    let applied = crate::db::run_migrations(&url).await?;
+    let applied = crate::store::db::run_migrations(&url).await?;
     if !applied.is_empty() {
         println!("demo: applied {} migration(s)", applied.len());
     }
@@ -408,9 +408,9 @@ pub async fn run() -> Result<(), String> {
     };
     let setup = Setup {
         base: &format!("http://{shown}"),
-        database: crate::db::describe_url(&url),
+        database: crate::store::db::describe_url(&url),
         chat_enabled: state.config.llm.api_key.is_some(),
     };
     print_banner(&setup, &seeded, &notes);
-    crate::server::serve_on(listener, state, crate::server::shutdown_signal()).await
+    crate::http::server::serve_on(listener, state, crate::http::server::shutdown_signal()).await
 }

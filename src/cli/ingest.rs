@@ -161,7 +161,7 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
         return Err(format!("no {KINDS_TEXT} files found in the given paths"));
     }
     let config = super::load_config()?;
-    let state = crate::state::AppState::new(config)?;
+    let state = crate::app::state::AppState::new(config)?;
     let tenant = state
         .tenants
         .get(&args.tenant)

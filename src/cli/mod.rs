@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::authz::{self, Action, Principal, Scope};
 use crate::config::{self, Config, DatabaseConfig, ProcessEnv};
+use crate::identity::authz::{self, Action, Principal, Scope};
 use crate::services::audit::Actor;
 
 #[derive(Parser)]
@@ -97,12 +97,12 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve { migrate } => {
             let config = load_config()?;
-            crate::telemetry::init(&config.log);
+            crate::app::telemetry::init(&config.log);
             if migrate {
                 migrate_database(&config.database).await?;
             }
-            let state = crate::state::AppState::new(config)?;
-            crate::server::serve(state).await
+            let state = crate::app::state::AppState::new(config)?;
+            crate::http::server::serve(state).await
         }
         Command::Migrate => {
             let database = DatabaseConfig::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
@@ -131,14 +131,14 @@ async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
     // A fresh server has no database yet: make it rather than fail on `does not exist`. When
     // the maintenance database is out of reach (a managed Postgres), the migration itself says
     // what is wrong.
-    match crate::db::create_database_if_missing(url).await {
+    match crate::store::db::create_database_if_missing(url).await {
         Ok(Some(name)) => println!("migrate: created database {name} (it did not exist)"),
         Ok(None) => {}
         Err(e) if e.contains("could not be created") => return Err(e),
         Err(_) => {}
     }
-    let applied = crate::db::run_migrations(url).await?;
-    let target = crate::db::describe_url(url);
+    let applied = crate::store::db::run_migrations(url).await?;
+    let target = crate::store::db::describe_url(url);
     if applied.is_empty() {
         println!("migrate: {target} is up to date (nothing to apply)");
     } else {
@@ -158,12 +158,12 @@ pub(crate) async fn connect(
     database: &DatabaseConfig,
 ) -> Result<diesel_async::AsyncPgConnection, String> {
     use secrecy::ExposeSecret;
-    crate::db::establish_with(database.url.expose_secret().to_owned(), database.pool_mode)
+    crate::store::db::establish_with(database.url.expose_secret().to_owned(), database.pool_mode)
         .await
         .map_err(|e| {
             format!(
                 "could not connect to {}: {e}",
-                crate::db::describe_url(database.url.expose_secret())
+                crate::store::db::describe_url(database.url.expose_secret())
             )
         })
 }

@@ -1,5 +1,5 @@
 //! `tenantgate orgs create|list|show|update|activate|deactivate`: organizations from the
-//! command line, through the same authorization function (`crate::authz`) and service
+//! command line, through the same authorization function (`crate::identity::authz`) and service
 //! (`crate::services::orgs`) as `/admin/orgs`, with the same audit entries (actor `cli`).
 //! (De)activating an organization reaches running replicas within a second: the change
 //! touches its tenants, whose NOTIFY every replica hears.
@@ -7,10 +7,10 @@
 use clap::Subcommand;
 
 use super::{cli_actor, cli_scope, connect, error_text, load_config};
-use crate::authz::Action;
 use crate::errors::AppError;
-use crate::models::organization::Organization;
+use crate::identity::authz::Action;
 use crate::services::orgs::{self, CreateOrganization, UpdateOrganization};
+use crate::store::models::organization::Organization;
 
 #[derive(Subcommand)]
 pub enum OrgsCommand {

@@ -7,9 +7,9 @@ use secrecy::SecretString;
 use super::{
     cli_actor, cli_scope, connect, error_text, flag_error_text, load_config, read_stdin_secret,
 };
-use crate::authz::Action;
-use crate::models::tenant::{Tenant, TenantView};
+use crate::identity::authz::Action;
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
+use crate::store::models::tenant::{Tenant, TenantView};
 
 /// API fields whose flag is not their name with dashes.
 const FLAGS: &[(&str, &str)] = &[("pinecone_api_key", "--pinecone-api-key-stdin")];

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use secrecy::SecretString;
 
 use super::{cli_actor, cli_scope, connect, error_text, flag_error_text, read_stdin_secret};
-use crate::authz::Action;
 use crate::config::{DatabaseConfig, ProcessEnv};
+use crate::identity::authz::Action;
 use crate::services::users::{self, CreateUser, UpdateUser};
 
 /// API fields whose flag is not their name with dashes.
@@ -204,7 +204,7 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
 async fn find(
     conn: &mut diesel_async::AsyncPgConnection,
     email: &str,
-) -> Result<crate::models::user::User, String> {
+) -> Result<crate::store::models::user::User, String> {
     users::find_by_email(conn, email)
         .await
         .map_err(|_| format!("no user with email {email}"))

@@ -49,7 +49,7 @@ out[1] = allowed
 return out
 ";
 
-/// Failed-login counters (`crate::auth::login_throttle`): fixed windows that start at their first
+/// Failed-login counters (`crate::identity::login_throttle`): fixed windows that start at their first
 /// failure. KEYS: the counters. ARGV[1]: the window in ms; ARGV[2]: `1` counts a failure in
 /// every counter, `0` only reads. Returns `{count_1, ttl_ms_1, count_2, ttl_ms_2, …}`.
 const FAILURES_SCRIPT: &str = r"

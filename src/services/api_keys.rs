@@ -2,7 +2,7 @@
 //! and `tenantgate api-keys …`).
 //!
 //! The plaintext key exists only in the value `create` returns: the row keeps its prefix and
-//! keyed hash (see `crate::auth::api_keys`). Revocation is a timestamp, never a deletion, so
+//! keyed hash (see `crate::identity::api_keys`). Revocation is a timestamp, never a deletion, so
 //! the audit trail and `GET …/api-keys` still show the key; the `api_keys` trigger tells every
 //! replica to drop it from its cache, and the caller drops it on this one at once (`forget`).
 
@@ -14,11 +14,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::audit::{self, Actor};
-use crate::auth::api_keys::ApiKeys;
-use crate::auth::scopes::{ApiScope, ScopeSet, known_names};
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::api_key::{ApiKey, NewApiKey};
-use crate::schema::{api_keys, tenants};
+use crate::identity::api_keys::ApiKeys;
+use crate::identity::scopes::{ApiScope, ScopeSet, known_names};
+use crate::store::models::api_key::{ApiKey, NewApiKey};
+use crate::store::schema::{api_keys, tenants};
 
 const MAX_NAME: usize = 200;
 

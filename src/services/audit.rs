@@ -3,10 +3,10 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::authz::{Scope, TenantFilter};
 use crate::errors::AppResult;
-use crate::models::audit::{AuditEntry, NewAuditEntry};
-use crate::schema::{audit_log, tenants};
+use crate::identity::authz::{Scope, TenantFilter};
+use crate::store::models::audit::{AuditEntry, NewAuditEntry};
+use crate::store::schema::{audit_log, tenants};
 
 /// Who acted: a user (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`); with
 /// an impersonation token, `impersonator` is the user really acting (`user:<uuid>`).

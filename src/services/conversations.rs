@@ -13,13 +13,13 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::Pool;
 use crate::errors::{AppError, AppResult};
-use crate::models::conversation::{
+use crate::rag::retrieval::store::scope_to_tenant;
+use crate::store::db::Pool;
+use crate::store::models::conversation::{
     ConversationDetail, ConversationView, MessageView, NewConversation, NewMessage,
 };
-use crate::retrieval::store::scope_to_tenant;
-use crate::schema::{conversations, messages};
+use crate::store::schema::{conversations, messages};
 
 diesel::define_sql_function! {
     fn coalesce(x: Nullable<Text>, y: Nullable<Text>) -> Nullable<Text>;
@@ -34,7 +34,7 @@ const AUTO_TITLE_CHARS: usize = 80;
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     pub tenant_id: &'a str,
-    /// `user:<token sub>` or `key:<api key id>` (see `routes::conversations::owner_of`).
+    /// `user:<token sub>` or `key:<api key id>` (see `http::routes::conversations::owner_of`).
     pub owner: &'a str,
 }
 

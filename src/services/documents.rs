@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use text_splitter::{ChunkConfig, TextSplitter};
 
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::retrieval::{ChunkedDocument, Retriever};
+use crate::rag::retrieval::{ChunkedDocument, Retriever};
 
 /// Characters per chunk at most, and how many of them repeat from the previous chunk, so a
 /// sentence cut at a boundary is still whole in one of the two.

@@ -9,12 +9,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
 use super::audit::{self, Actor};
-use crate::authz::Scope;
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::organization::{NewOrganization, Organization, OrganizationChanges};
-use crate::models::tenant::Tenant;
-use crate::schema::{organizations, tenants};
+use crate::identity::authz::Scope;
+use crate::store::models::organization::{NewOrganization, Organization, OrganizationChanges};
+use crate::store::models::tenant::Tenant;
+use crate::store::schema::{organizations, tenants};
 
 const MAX_NAME: usize = 200;
 

@@ -14,11 +14,11 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::auth::api_keys::SCHEME_LEGACY_HMAC;
 use crate::errors::{AppError, AppResult};
-use crate::models::tenant::PINECONE_API_KEY_FIELD;
-use crate::schema::{api_keys, tenants};
+use crate::identity::api_keys::SCHEME_LEGACY_HMAC;
 use crate::secrets::{KeyRing, SecretSlot};
+use crate::store::models::tenant::PINECONE_API_KEY_FIELD;
+use crate::store::schema::{api_keys, tenants};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RotationReport {

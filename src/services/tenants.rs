@@ -10,14 +10,14 @@ use serde::Deserialize;
 
 use super::audit::{self, Actor};
 use super::double_option;
-use crate::authz::{Scope, TenantFilter};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::tenant::{
+use crate::identity::authz::{Scope, TenantFilter};
+use crate::secrets::{KeyRing, SecretSlot};
+use crate::store::models::tenant::{
     NewTenant, PINECONE_API_KEY_FIELD, RetrieverKind, Tenant, TenantChanges,
 };
-use crate::schema::tenants;
-use crate::secrets::{KeyRing, SecretSlot};
+use crate::store::schema::tenants;
 
 const MAX_NAME: usize = 200;
 const MAX_PROMPT: usize = 32_000;
@@ -217,13 +217,13 @@ fn parse_retriever(errors: &mut Vec<FieldError>, raw: &str) -> Option<RetrieverK
 }
 
 fn parse_language(errors: &mut Vec<FieldError>, raw: &str) -> Option<&'static str> {
-    let language = crate::retrieval::builtin::search_language(raw.trim());
+    let language = crate::rag::retrieval::builtin::search_language(raw.trim());
     if language.is_none() {
         errors.push(FieldError::new(
             "search_language",
             format!(
                 "must be a text search configuration: {}",
-                crate::retrieval::builtin::SEARCH_LANGUAGES.join(", ")
+                crate::rag::retrieval::builtin::SEARCH_LANGUAGES.join(", ")
             ),
         ));
     }

@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::schema::{tenants, usage_daily};
+use crate::store::schema::{tenants, usage_daily};
 
 /// Longest range one request may ask for.
 const MAX_DAYS: i64 = 400;

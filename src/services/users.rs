@@ -8,12 +8,13 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor};
 use super::double_option;
-use crate::auth::password;
-use crate::authz::{Role, Scope, TenantFilter};
 use crate::domain::Email;
+use crate::domain::Role;
 use crate::errors::{AppError, AppResult, FieldError};
-use crate::models::user::{NewUser, User, UserChanges};
-use crate::schema::{tenants, users};
+use crate::identity::authz::{Scope, TenantFilter};
+use crate::identity::password;
+use crate::store::models::user::{NewUser, User, UserChanges};
+use crate::store::schema::{tenants, users};
 
 /// Unknown fields are refused here (a misspelt `is_superuser` must not create a plain user
 /// silently); updates ignore them, so a user read can be sent back.
@@ -330,7 +331,7 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> AppResu
         .ok_or_else(|| AppError::not_found("user"))
 }
 
-/// Users inside `scope` (see `crate::authz::Scope::covers_user`), of one tenant when
+/// Users inside `scope` (see `crate::identity::authz::Scope::covers_user`), of one tenant when
 /// `tenant_id` is given.
 pub async fn list(
     conn: &mut AsyncPgConnection,

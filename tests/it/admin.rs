@@ -415,7 +415,7 @@ async fn authorisation_matrix_covers_every_admin_route() {
     ];
     // Every admin route of the router is in the table, so a new one cannot skip the matrix.
     let covered: BTreeSet<(&str, &str)> = cases.iter().map(|c| (c.method, c.template)).collect();
-    let admin_routes: BTreeSet<(&str, &str)> = tenantgate::router::ROUTES
+    let admin_routes: BTreeSet<(&str, &str)> = tenantgate::http::router::ROUTES
         .iter()
         .filter(|(_, p)| p.starts_with("/admin"))
         .copied()
@@ -660,7 +660,7 @@ async fn no_admin_answer_holds_a_secret_that_went_in() {
     let mut conn = app.conn().await;
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
-    use tenantgate::schema::{api_keys as keys_table, tenants};
+    use tenantgate::store::schema::{api_keys as keys_table, tenants};
     let stored: Vec<Option<Vec<u8>>> = tenants::table
         .select(tenants::pinecone_api_key_enc)
         .load(&mut conn)

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tenantgate::auth::api_keys::ApiKeyGrant;
-use tenantgate::auth::jwt::VerifiedToken;
-use tenantgate::auth::layers::Caller;
 use tenantgate::errors::AppError;
+use tenantgate::http::layers::Caller;
+use tenantgate::identity::api_keys::ApiKeyGrant;
+use tenantgate::identity::jwt::VerifiedToken;
 use uuid::Uuid;
 
 use crate::harness::{TestApp, cli};
@@ -403,7 +403,7 @@ async fn cli_creates_lists_and_revokes_keys() {
     // The CLI's changes are audited with actor `cli`.
     let log = tenantgate::services::audit::list(
         &mut *app.conn().await,
-        &tenantgate::authz::Scope::All,
+        &tenantgate::identity::authz::Scope::All,
         Some("acme"),
         10,
     )
@@ -434,7 +434,7 @@ fn user_caller(sub: Option<String>, tenant: &str) -> Caller {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn documents_are_written_by_tenant_keys_and_superusers_only() {
-    use tenantgate::auth::require_writer;
+    use tenantgate::http::writers::require_writer;
     let app = TestApp::new().await;
     let admin = app.superuser_token().await;
     app.create_tenant(&admin, "acme", json!({})).await;
@@ -444,7 +444,7 @@ async fn documents_are_written_by_tenant_keys_and_superusers_only() {
         key_id: Uuid::new_v4(),
         tenant_id: "acme".into(),
         requests_per_minute: None,
-        scopes: tenantgate::auth::scopes::ScopeSet::ALL,
+        scopes: tenantgate::identity::scopes::ScopeSet::ALL,
     });
     assert!(require_writer(state, &key).await.is_ok());
 

@@ -463,7 +463,7 @@ fn today() -> String {
 async fn usage_history(app: &TestApp, tenant_id: &str) -> Vec<(String, i64, i64, i64)> {
     use diesel::ExpressionMethods;
     use diesel_async::RunQueryDsl;
-    use tenantgate::schema::usage_daily::dsl as u;
+    use tenantgate::store::schema::usage_daily::dsl as u;
     let today = chrono::Utc::now().date_naive();
     let mut rows = Vec::new();
     for back in (1..29_u64).rev().filter(|b| !b.is_multiple_of(3)) {

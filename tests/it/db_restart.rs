@@ -135,7 +135,7 @@ async fn a_database_restart_under_load_is_survived_and_recovered_from() {
         eprintln!("db_restart: no initdb under /usr/lib/postgresql; skipped");
         return;
     };
-    tenantgate::db::run_migrations(&cluster.url())
+    tenantgate::store::db::run_migrations(&cluster.url())
         .await
         .expect("migrate the cluster");
     let replica = || {

@@ -11,8 +11,8 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
     use secrecy::ExposeSecret;
     let generated = app.state.api_keys.generate();
     let mut conn = app.conn().await;
-    diesel::insert_into(tenantgate::schema::api_keys::table)
-        .values(tenantgate::models::api_key::NewApiKey {
+    diesel::insert_into(tenantgate::store::schema::api_keys::table)
+        .values(tenantgate::store::models::api_key::NewApiKey {
             id: Uuid::new_v4(),
             tenant_id: tenant_id.to_owned(),
             name: "tests".to_owned(),
@@ -20,7 +20,7 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
             key_hash: generated.hash.clone(),
             expires_at: None,
             requests_per_minute: None,
-            scopes: tenantgate::auth::scopes::ScopeSet::ALL.names(),
+            scopes: tenantgate::identity::scopes::ScopeSet::ALL.names(),
         })
         .execute(&mut conn)
         .await

@@ -8,8 +8,8 @@ use diesel_async::RunQueryDsl;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use tenantgate::schema::api_keys;
 use tenantgate::secrets::SecretKey;
+use tenantgate::store::schema::api_keys;
 
 use crate::harness::{SECRET_KEY, TestApp, cli};
 

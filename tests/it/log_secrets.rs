@@ -75,7 +75,7 @@ fn no_filter_brings_the_parameter_lines_back() {
         "tokio_postgres=trace",
         "tokio_postgres::query=trace",
     ] {
-        let filter = tenantgate::telemetry::env_filter(spec);
+        let filter = tenantgate::app::telemetry::env_filter(spec);
         let subscriber =
             tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), filter);
         let seen = seen.clone();

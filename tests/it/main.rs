@@ -5,6 +5,7 @@ mod harness;
 
 mod admin;
 mod api_keys;
+mod architecture;
 mod auth_hardening;
 mod auth_tokens;
 mod chat;

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use axum::http::Method;
 use serde_json::Value;
-use tenantgate::router::ROUTES;
+use tenantgate::http::router::ROUTES;
 
 use crate::harness::TestApp;
 

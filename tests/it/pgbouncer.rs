@@ -16,7 +16,7 @@ use crate::harness::pgbouncer::PgBouncer;
 /// Ends every server connection PgBouncer holds to `database`, as a failover or
 /// `server_lifetime` would: the next transaction runs on a fresh one.
 async fn end_server_connections(direct_url: &str, database: &str) {
-    let mut conn = tenantgate::db::establish(direct_url.to_owned())
+    let mut conn = tenantgate::store::db::establish(direct_url.to_owned())
         .await
         .expect("direct connection");
     diesel::sql_query(
@@ -32,7 +32,7 @@ async fn end_server_connections(direct_url: &str, database: &str) {
 }
 
 async fn count_tenants(conn: &mut diesel_async::AsyncPgConnection) -> QueryResult<i64> {
-    tenantgate::schema::tenants::table
+    tenantgate::store::schema::tenants::table
         .count()
         .get_result(conn)
         .await
@@ -46,10 +46,10 @@ async fn cached_statements_fail_on_a_new_server_connection_unless_unnamed() {
     let bouncer = PgBouncer::start(1).await;
     let pooled = bouncer.url_for(&app.db.url);
 
-    let mut named = tenantgate::db::establish_with(pooled.clone(), PoolMode::Session)
+    let mut named = tenantgate::store::db::establish_with(pooled.clone(), PoolMode::Session)
         .await
         .expect("connect");
-    let mut unnamed = tenantgate::db::establish_with(pooled.clone(), PoolMode::Transaction)
+    let mut unnamed = tenantgate::store::db::establish_with(pooled.clone(), PoolMode::Transaction)
         .await
         .expect("connect");
     assert_eq!(count_tenants(&mut named).await.expect("first"), 0);

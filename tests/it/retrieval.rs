@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::documents::{api_key_for, ingest};
 use crate::harness::TestApp;
-use tenantgate::retrieval::store::scope_to_tenant;
+use tenantgate::rag::retrieval::store::scope_to_tenant;
 
 fn match_ids(body: &Value) -> Vec<String> {
     body["matches"]

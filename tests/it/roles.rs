@@ -217,7 +217,7 @@ async fn every_role_on_every_admin_route_on_own_and_other_objects() {
     ];
     // Every admin route of the router is in the table: a new route cannot skip the matrix.
     let covered: BTreeSet<(&str, &str)> = cells.iter().map(|c| (c.method, c.template)).collect();
-    let admin_routes: BTreeSet<(&str, &str)> = tenantgate::router::ROUTES
+    let admin_routes: BTreeSet<(&str, &str)> = tenantgate::http::router::ROUTES
         .iter()
         .filter(|(_, p)| p.starts_with("/admin"))
         .filter(|(m, p)| !(*m == "DELETE" && *p == "/admin/orgs/{id}"))

@@ -2,8 +2,8 @@
 //! keys created with scopes through the API and the CLI, and what `/auth/me` lists per role.
 
 use serde_json::{Value, json};
-use tenantgate::auth::scopes::ApiScope;
-use tenantgate::auth::tenant_routes::TENANT_ROUTES;
+use tenantgate::http::tenant_routes::TENANT_ROUTES;
+use tenantgate::identity::scopes::ApiScope;
 
 use crate::harness::{TestApp, cli};
 use crate::roles::world;

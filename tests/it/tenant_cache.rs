@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
-use tenantgate::schema::tenants;
 use tenantgate::secrets::{KeyRing, SecretKey};
 use tenantgate::services::audit::Actor;
+use tenantgate::store::schema::tenants;
 
 use crate::harness::outage::Outage;
 use crate::harness::{SECRET_KEY, TestApp, TestDb};

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::post;
 use serde_json::{Value, json};
-use tenantgate::router::ROUTES;
+use tenantgate::http::router::ROUTES;
 
 use crate::harness::{PASSWORD, TestApp, cli};
 use crate::pinecone::StandIn;

@@ -252,28 +252,28 @@ pub async fn parse_sse(body: Bytes) -> Vec<(String, String)> {
 
 /// A retriever that returns fixed passages and records the queries it was asked.
 pub struct FixedPassages {
-    pub passages: Vec<tenantgate::retrieval::Passage>,
+    pub passages: Vec<tenantgate::rag::retrieval::Passage>,
     pub queries: Mutex<Vec<String>>,
 }
 
 #[async_trait::async_trait]
-impl tenantgate::retrieval::Retriever for FixedPassages {
-    fn kind(&self) -> tenantgate::models::tenant::RetrieverKind {
-        tenantgate::models::tenant::RetrieverKind::Builtin
+impl tenantgate::rag::retrieval::Retriever for FixedPassages {
+    fn kind(&self) -> tenantgate::store::models::tenant::RetrieverKind {
+        tenantgate::store::models::tenant::RetrieverKind::Builtin
     }
 
     async fn search(
         &self,
         query: &str,
         top_k: usize,
-    ) -> tenantgate::errors::AppResult<Vec<tenantgate::retrieval::Passage>> {
+    ) -> tenantgate::errors::AppResult<Vec<tenantgate::rag::retrieval::Passage>> {
         self.queries.lock().expect("lock").push(query.to_owned());
         Ok(self.passages.iter().take(top_k).cloned().collect())
     }
 
     async fn upsert(
         &self,
-        _: &[tenantgate::retrieval::ChunkedDocument],
+        _: &[tenantgate::rag::retrieval::ChunkedDocument],
     ) -> tenantgate::errors::AppResult<()> {
         Ok(())
     }
@@ -282,7 +282,7 @@ impl tenantgate::retrieval::Retriever for FixedPassages {
         &self,
         _: i64,
         _: i64,
-    ) -> tenantgate::errors::AppResult<Vec<tenantgate::retrieval::DocumentSummary>> {
+    ) -> tenantgate::errors::AppResult<Vec<tenantgate::rag::retrieval::DocumentSummary>> {
         Ok(Vec::new())
     }
 
@@ -291,8 +291,8 @@ impl tenantgate::retrieval::Retriever for FixedPassages {
     }
 }
 
-pub fn passage(id: &str, title: &str, text: &str) -> tenantgate::retrieval::Passage {
-    tenantgate::retrieval::Passage {
+pub fn passage(id: &str, title: &str, text: &str) -> tenantgate::rag::retrieval::Passage {
+    tenantgate::rag::retrieval::Passage {
         id: id.to_owned(),
         score: 0.9,
         title: Some(title.to_owned()),
@@ -306,18 +306,19 @@ pub fn passage(id: &str, title: &str, text: &str) -> tenantgate::retrieval::Pass
 /// passages: how the tests give `/chat` something to cite before a real retriever exists for
 /// the tenant. Everything after the tenant layer is the production code.
 pub fn router_with_retriever(
-    state: tenantgate::state::AppState,
+    state: tenantgate::app::state::AppState,
     tenant_id: &str,
     prompt: &str,
     retriever: Arc<FixedPassages>,
 ) -> Router {
     use axum::extract::Request;
     use axum::middleware::Next;
-    use tenantgate::auth::jwt::VerifiedToken;
-    use tenantgate::auth::layers::{Caller, TenantRequest};
     use tenantgate::domain::TenantId;
-    use tenantgate::models::tenant::RetrieverKind;
-    use tenantgate::tenants::{PineconeSettings, TenantContext, TenantSettings};
+    use tenantgate::http::layers::{Caller, TenantRequest};
+    use tenantgate::identity::jwt::VerifiedToken;
+    use tenantgate::rag::retrieval::{PineconeSettings, TenantSettings};
+    use tenantgate::store::models::tenant::RetrieverKind;
+    use tenantgate::tenancy::TenantContext;
 
     let id = TenantId::parse(tenant_id).expect("tenant id");
     let tenant = Arc::new(TenantContext {
@@ -362,10 +363,10 @@ pub fn router_with_retriever(
         }
     };
     Router::new()
-        .route("/chat", post(tenantgate::routes::chat::chat))
+        .route("/chat", post(tenantgate::http::routes::chat::chat))
         .route(
             "/v1/chat/completions",
-            post(tenantgate::routes::openai::chat_completions),
+            post(tenantgate::http::routes::openai::chat_completions),
         )
         .layer(axum::middleware::from_fn(layer))
         .with_state(state)

@@ -98,7 +98,7 @@ async fn make_template() -> String {
                 .await
                 .expect("create template");
         }
-        tenantgate::db::run_migrations(&with_database(&server_url(), &building))
+        tenantgate::store::db::run_migrations(&with_database(&server_url(), &building))
             .await
             .expect("migrate template");
         client

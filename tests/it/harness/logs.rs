@@ -16,7 +16,7 @@ pub fn init() {
     INIT.call_once(|| {
         // As the server does (telemetry::init): `log` records reach tracing through the
         // gateway's bridge, which drops the driver's SQL-parameter lines.
-        tenantgate::telemetry::install_log_bridge();
+        tenantgate::app::telemetry::install_log_bridge();
         let Some(file) = log_file() else {
             return;
         };

@@ -19,8 +19,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tenantgate::app::state::AppState;
 use tenantgate::config::Config;
-use tenantgate::state::AppState;
 use tower::ServiceExt;
 
 pub use db::TestDb;
@@ -67,7 +67,7 @@ impl TestAppBuilder {
         let config = Config::from_env(&env).expect("test configuration is valid");
         let state = AppState::new(config).expect("state");
         let background = state.spawn_background();
-        let router = tenantgate::router::build(state.clone());
+        let router = tenantgate::http::router::build(state.clone());
         TestApp {
             db,
             state,
@@ -245,7 +245,7 @@ impl TestApp {
         let header_read_timeout = self.state.config.header_read_timeout;
         // The server's own connection handling (timeouts included), as `tenantgate serve` runs it.
         self.background.push(tokio::spawn(async move {
-            let _ = tenantgate::server::serve_router(
+            let _ = tenantgate::http::server::serve_router(
                 listener,
                 router,
                 header_read_timeout,
@@ -256,7 +256,7 @@ impl TestApp {
         addr
     }
 
-    pub async fn conn(&self) -> tenantgate::db::PooledConnection {
+    pub async fn conn(&self) -> tenantgate::store::db::PooledConnection {
         self.state.pool.get().await.expect("connection")
     }
 

@@ -1,0 +1,519 @@
+//! `POST /chat`: retrieve the tenant's passages for a message, ask the LLM with the tenant's
+//! system prompt, answer with the text and its sources, whole or as server-sent events.
+//!
+//! What goes upstream, in order: one system message (the tenant's prompt, then the retrieved
+//! passages, each under its id so the model can cite it), the caller's history, the message.
+//! `system_message` builds that first message; `/v1/chat/completions` uses it too.
+//!
+//! Without `OPENAI_API_KEY` the route still retrieves: `answer` is null and `mode` is
+//! `"retrieval_only"`. Upstream failures before the answer starts are plain 502/504 responses;
+//! once a stream has started they arrive as an `error` event.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use uuid::Uuid;
+
+use crate::app::state::AppState;
+use crate::errors::{AppError, AppResult, ErrorBody, FieldError};
+use crate::http::extractors::{CallerOf, CurrentTenant, SystemPrompt, TenantRetriever};
+use crate::http::routes::ValidJson;
+use crate::http::routes::conversations::{conversation_id, owner_of};
+use crate::rag::llm::{
+    ChatCompletionRequest, ChatMessage, ChatStream, Llm, StreamEvent, StreamOptions,
+};
+use crate::rag::prompt::{DEFAULT_TOP_K, MAX_TOP_K, clip_query, system_message};
+use crate::rag::retrieval::Passage;
+use crate::services::conversations::{self as conversations, Answer as StoredAnswer, Scope};
+
+/// Who wrote a message of the history.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+    System,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+            Self::System => "system",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HistoryMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChatRequest {
+    /// The user's message (not empty).
+    pub message: String,
+    /// Earlier turns of the conversation, oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryMessage>,
+    /// How many passages to retrieve (1–50, default 5).
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    /// Answer with server-sent events (`sources`, `delta`…, `done` or `error`).
+    #[serde(default)]
+    pub stream: bool,
+    /// A conversation of the caller's (`POST /conversations`): its stored history replaces
+    /// `history`, and this turn is appended to it.
+    #[serde(default)]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub conversation_id: Option<String>,
+}
+
+/// What kind of answer `/chat` gave.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatMode {
+    /// The LLM wrote `answer`.
+    Generated,
+    /// No LLM is configured: `answer` is null, `sources` are still retrieved.
+    RetrievalOnly,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChatResponse {
+    pub answer: Option<String>,
+    pub sources: Vec<Passage>,
+    /// The model that answered, as the upstream reports it.
+    pub model: Option<String>,
+    /// Token counts as the upstream reports them (`prompt_tokens`, `completion_tokens`, `total_tokens`).
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<Value>,
+    pub mode: ChatMode,
+    /// The conversation this turn was stored in (when the request named one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+}
+
+/// The `data` of the `sources` event.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SourcesEvent<'a> {
+    pub sources: &'a [Passage],
+    pub mode: ChatMode,
+}
+
+/// The `data` of a `delta` event.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeltaEvent<'a> {
+    pub content: &'a str,
+}
+
+/// The `data` of the `done` event.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DoneEvent {
+    #[schema(value_type = Option<Object>)]
+    pub usage: Option<Value>,
+    pub model: Option<String>,
+    pub finish_reason: Option<String>,
+    pub mode: ChatMode,
+    /// The conversation this turn was stored in (when the request named one); the turn is
+    /// stored before this event is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+}
+
+impl ChatRequest {
+    fn top_k(&self) -> AppResult<usize> {
+        match self.top_k {
+            None => Ok(DEFAULT_TOP_K),
+            Some(k) if (1..=MAX_TOP_K).contains(&k) => {
+                Ok(usize::try_from(k).unwrap_or(DEFAULT_TOP_K))
+            }
+            Some(_) => Err(AppError::validation(
+                "top_k",
+                format!("must be between 1 and {MAX_TOP_K}"),
+            )),
+        }
+    }
+
+    fn validate(&self) -> AppResult<usize> {
+        let mut errors = Vec::new();
+        if self.message.trim().is_empty() {
+            errors.push(FieldError::new("message", "must not be empty"));
+        }
+        for (i, turn) in self.history.iter().enumerate() {
+            if turn.content.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("history[{i}].content"),
+                    "must not be empty",
+                ));
+            }
+        }
+        let top_k = self.top_k();
+        if let Err(AppError::Validation { errors: more, .. }) = &top_k {
+            errors.extend(more.iter().cloned());
+        }
+        if !errors.is_empty() {
+            return Err(AppError::invalid_fields(errors));
+        }
+        top_k
+    }
+}
+
+#[utoipa::path(post, path = "/chat", tag = "chat", security(("bearer" = []), ("api_key" = [])),
+    request_body = ChatRequest,
+    responses(
+        (status = 200, description = "The answer with its sources; with `stream: true`, server-sent events: \
+            `sources` ({sources, mode}), then `delta` ({content}) events, then `done` ({usage, model, finish_reason, mode}), \
+            or an `error` event ({detail, code}) if the upstream fails mid-stream.",
+            content(
+                (ChatResponse = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "no_tenant or tenant_unavailable", body = ErrorBody),
+        (status = 404, description = "not_found: `conversation_id` names no conversation of the caller's", body = ErrorBody),
+        (status = 422, description = "empty message, unknown role, top_k out of range", body = ErrorBody),
+        (status = 502, description = "the LLM or the vector store failed", body = ErrorBody),
+        (status = 504, description = "the LLM or the vector store timed out", body = ErrorBody),
+    ))]
+pub async fn chat(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    CallerOf(caller): CallerOf,
+    TenantRetriever(retriever): TenantRetriever,
+    SystemPrompt(prompt): SystemPrompt,
+    ValidJson(mut request): ValidJson<ChatRequest>,
+) -> AppResult<Response> {
+    let top_k = request.validate()?;
+    // A stored conversation: its history replaces the request's, and the turn is kept.
+    let conversation = match request.conversation_id.as_deref() {
+        None => None,
+        Some(raw) => {
+            let id = conversation_id(raw)?;
+            let target = Conversation {
+                pool: state.pool.clone(),
+                tenant_id: tenant.id.as_str().to_owned(),
+                owner: owner_of(&caller)?,
+                id,
+            };
+            let stored = conversations::history(
+                &state.pool,
+                target.scope(),
+                id,
+                state.config.chat_history_messages,
+            )
+            .await?
+            .ok_or_else(|| AppError::not_found("conversation"))?;
+            request.history = stored
+                .into_iter()
+                .filter_map(|(role, content)| {
+                    let role = match role.as_str() {
+                        "user" => Role::User,
+                        "assistant" => Role::Assistant,
+                        "system" => Role::System,
+                        _ => return None,
+                    };
+                    Some(HistoryMessage { role, content })
+                })
+                .collect();
+            Some(target)
+        }
+    };
+    let query = clip_query(request.message.trim());
+    let sources = retriever.search(query, top_k).await?;
+    state.usage.retrieval(tenant.id.as_str());
+    let llm = Llm::new(&state.http, &state.config.llm);
+    if !llm.is_configured() {
+        // No answer to keep: the conversation records the question alone.
+        if let Some(target) = &conversation {
+            target.store(&request.message, None).await?;
+        }
+        let conversation_id = conversation.as_ref().map(|c| c.id);
+        return Ok(retrieval_only(sources, request.stream, conversation_id));
+    }
+
+    let system = system_message(&prompt, &sources);
+    let mut messages = Vec::with_capacity(request.history.len() + 2);
+    messages.push(ChatMessage {
+        role: "system",
+        content: Cow::Owned(system),
+    });
+    messages.extend(request.history.iter().map(|turn| ChatMessage {
+        role: turn.role.as_str(),
+        content: Cow::Borrowed(turn.content.as_str()),
+    }));
+    messages.push(ChatMessage {
+        role: "user",
+        content: Cow::Borrowed(request.message.as_str()),
+    });
+    let upstream = ChatCompletionRequest {
+        model: &state.config.llm.chat_model,
+        messages,
+        stream: request.stream,
+        stream_options: request.stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+    };
+
+    if request.stream {
+        // Wait for the upstream's headers first, so a refusal is a proper 502/504 status
+        // rather than an error event after a 200.
+        let events = llm.stream(&upstream).await?;
+        let meter = Meter {
+            usage: state.usage.clone(),
+            tenant_id: tenant.id.clone(),
+            model: state.config.llm.chat_model.clone(),
+        };
+        let turn = conversation.map(|target| (target, request.message.clone()));
+        return Ok(sse(answer_events(sources, events, meter, turn)));
+    }
+    let completion = llm.complete(&upstream).await?;
+    state.usage.chat(
+        tenant.id.as_str(),
+        &state.config.llm.chat_model,
+        completion.usage.as_ref(),
+    );
+    let answer = completion.content().unwrap_or_default().to_owned();
+    let model = completion
+        .model
+        .clone()
+        .or_else(|| Some(state.config.llm.chat_model.clone()));
+    if let Some(target) = &conversation {
+        let stored_sources = serde_json::to_value(&sources).map_err(AppError::internal)?;
+        target
+            .store(
+                &request.message,
+                Some(StoredAnswer {
+                    content: &answer,
+                    sources: &stored_sources,
+                    model: model.as_deref(),
+                    usage: completion.usage.as_ref(),
+                }),
+            )
+            .await?;
+    }
+    Ok(Json(ChatResponse {
+        answer: Some(answer),
+        model,
+        usage: completion.usage,
+        sources,
+        mode: ChatMode::Generated,
+        conversation_id: conversation.map(|c| c.id),
+    })
+    .into_response())
+}
+
+/// The conversation a `/chat` turn is stored in, owned so a stream can store it at its end.
+struct Conversation {
+    pool: crate::store::db::Pool,
+    tenant_id: String,
+    owner: String,
+    id: Uuid,
+}
+
+impl Conversation {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            tenant_id: &self.tenant_id,
+            owner: &self.owner,
+        }
+    }
+
+    async fn store(&self, message: &str, answer: Option<StoredAnswer<'_>>) -> AppResult<()> {
+        // A conversation deleted while its answer was written keeps nothing; that is no error.
+        conversations::append_turn(&self.pool, self.scope(), self.id, message, answer).await?;
+        Ok(())
+    }
+}
+
+fn retrieval_only(sources: Vec<Passage>, stream: bool, conversation_id: Option<Uuid>) -> Response {
+    if !stream {
+        return Json(ChatResponse {
+            answer: None,
+            sources,
+            model: None,
+            usage: None,
+            mode: ChatMode::RetrievalOnly,
+            conversation_id,
+        })
+        .into_response();
+    }
+    let mode = ChatMode::RetrievalOnly;
+    let events = [
+        json_event(
+            "sources",
+            &SourcesEvent {
+                sources: &sources,
+                mode,
+            },
+        ),
+        json_event(
+            "done",
+            &DoneEvent {
+                usage: None,
+                model: None,
+                finish_reason: None,
+                mode,
+                conversation_id,
+            },
+        ),
+    ];
+    sse(futures::stream::iter(events))
+}
+
+fn sse(events: impl Stream<Item = Event> + Send + 'static) -> Response {
+    Sse::new(events.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn json_event(name: &'static str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| {
+            // Our own event structs always serialize; this is unreachable in practice.
+            Event::default()
+                .event("error")
+                .data(r#"{"detail":"internal server error","code":"internal_error"}"#)
+        })
+}
+
+/// Where a streamed answer's usage is counted once the upstream reports it.
+struct Meter {
+    usage: std::sync::Arc<crate::usage::Usage>,
+    tenant_id: crate::domain::TenantId,
+    model: String,
+}
+
+/// The most of a streamed answer kept for its conversation; a model's answers are far
+/// shorter, this only bounds what a misbehaving upstream could make the gateway hold.
+const MAX_STORED_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// What is left to send of a streamed answer.
+struct Answer {
+    upstream: ChatStream,
+    meter: Meter,
+    model: Option<String>,
+    usage: Option<Value>,
+    finish_reason: Option<String>,
+    /// Where the completed turn goes, with the user's message, its sources and the text so far.
+    turn: Option<StreamedTurn>,
+}
+
+struct StreamedTurn {
+    conversation: Conversation,
+    message: String,
+    sources: Value,
+    text: String,
+}
+
+impl StreamedTurn {
+    fn push(&mut self, content: &str) {
+        if self.text.len() + content.len() <= MAX_STORED_ANSWER_BYTES {
+            self.text.push_str(content);
+        }
+    }
+}
+
+/// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`. With a
+/// conversation, the completed turn is stored before `done` is sent; a stream that fails
+/// stores nothing.
+fn answer_events(
+    sources: Vec<Passage>,
+    upstream: ChatStream,
+    meter: Meter,
+    turn: Option<(Conversation, String)>,
+) -> impl Stream<Item = Event> + Send {
+    let first = json_event(
+        "sources",
+        &SourcesEvent {
+            sources: &sources,
+            mode: ChatMode::Generated,
+        },
+    );
+    let turn = turn.map(|(conversation, message)| StreamedTurn {
+        conversation,
+        message,
+        sources: serde_json::to_value(&sources).unwrap_or(Value::Null),
+        text: String::new(),
+    });
+    let state = Answer {
+        upstream,
+        meter,
+        model: None,
+        usage: None,
+        finish_reason: None,
+        turn,
+    };
+    let rest = futures::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            match state.upstream.next().await {
+                Some(Ok(StreamEvent::Chunk(chunk))) => {
+                    if chunk.model.is_some() {
+                        state.model.clone_from(&chunk.model);
+                    }
+                    if chunk.usage.is_some() {
+                        state.usage.clone_from(&chunk.usage);
+                    }
+                    if let Some(reason) = chunk.finish_reason() {
+                        state.finish_reason = Some(reason.to_owned());
+                    }
+                    if let Some(content) = chunk.content() {
+                        if let Some(turn) = state.turn.as_mut() {
+                            turn.push(content);
+                        }
+                        let event = json_event("delta", &DeltaEvent { content });
+                        return Some((event, Some(state)));
+                    }
+                }
+                Some(Ok(StreamEvent::Done)) | None => {
+                    let meter = &state.meter;
+                    meter
+                        .usage
+                        .chat(meter.tenant_id.as_str(), &meter.model, state.usage.as_ref());
+                    let mut conversation_id = None;
+                    if let Some(turn) = state.turn.take() {
+                        let answer = StoredAnswer {
+                            content: &turn.text,
+                            sources: &turn.sources,
+                            model: state.model.as_deref(),
+                            usage: state.usage.as_ref(),
+                        };
+                        if let Err(error) =
+                            turn.conversation.store(&turn.message, Some(answer)).await
+                        {
+                            tracing::warn!(detail = %error, "could not store a streamed turn");
+                            return Some((json_event("error", &error.body()), None));
+                        }
+                        conversation_id = Some(turn.conversation.id);
+                    }
+                    let done = DoneEvent {
+                        usage: state.usage.take(),
+                        model: state.model.take(),
+                        finish_reason: state.finish_reason.take(),
+                        mode: ChatMode::Generated,
+                        conversation_id,
+                    };
+                    return Some((json_event("done", &done), None));
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(detail = %error, "LLM stream failed after it started");
+                    return Some((json_event("error", &error.body()), None));
+                }
+            }
+        }
+    });
+    futures::stream::once(async move { first }).chain(rest)
+}

@@ -1,0 +1,21 @@
+//! `GET /tenant`: the caller's tenant, straight from the tenant context (no database read).
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::extractors::CurrentTenant;
+pub use crate::store::models::tenant::TenantInfo;
+
+#[utoipa::path(get, path = "/tenant", tag = "tenant", security(("bearer" = []), ("api_key" = [])), responses(
+    (status = 200, body = TenantInfo),
+    (status = 401, body = crate::errors::ErrorBody),
+    (status = 403, description = "no_tenant or tenant_unavailable", body = crate::errors::ErrorBody),
+))]
+pub async fn show(CurrentTenant(tenant): CurrentTenant) -> Response {
+    // Serialised once when the context was built: a request copies a reference-counted buffer.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        tenant.info_json.clone(),
+    )
+        .into_response()
+}

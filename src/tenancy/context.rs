@@ -1,0 +1,101 @@
+use std::sync::Arc;
+
+use crate::domain::TenantId;
+use crate::errors::{AppError, AppResult};
+use crate::rag::retrieval::{PineconeSettings, RetrievalDeps, Retriever, TenantSettings};
+use crate::secrets::{KeyRing, SecretSlot};
+use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, Tenant, TenantInfo};
+
+/// Everything a request of one tenant needs, shared as `Arc<TenantContext>`.
+pub struct TenantContext {
+    pub id: TenantId,
+    pub name: String,
+    pub version: i64,
+    /// The tenant's own prompt, as stored (`GET /tenant` shows it).
+    pub system_prompt: Option<String>,
+    /// The prompt to use: the tenant's, or `DEFAULT_SYSTEM_PROMPT`.
+    pub effective_prompt: Arc<str>,
+    pub settings: TenantSettings,
+    pub retriever: Arc<dyn Retriever>,
+    /// `GET /tenant`'s body, serialised once per context.
+    pub info_json: bytes::Bytes,
+    /// The tenant's own request limit (null: the server's default applies).
+    pub requests_per_minute: Option<u32>,
+    /// Prompt + completion tokens per UTC month on the chat routes.
+    pub monthly_token_budget: Option<i64>,
+}
+
+impl std::fmt::Debug for TenantContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantContext")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("retriever", &self.settings.retriever)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantContext {
+    /// Builds the context of an active tenant row: decrypts its secrets, builds its retriever.
+    pub async fn build(
+        row: Tenant,
+        keys: &KeyRing,
+        default_prompt: &Arc<str>,
+        deps: &RetrievalDeps,
+    ) -> AppResult<Self> {
+        let id = TenantId::parse(&row.id).map_err(AppError::internal)?;
+        let api_key = match &row.pinecone_api_key_enc {
+            None => None,
+            Some(stored) => {
+                let slot = SecretSlot {
+                    tenant_id: &row.id,
+                    field: PINECONE_API_KEY_FIELD,
+                };
+                let key = keys.decrypt(slot, stored).map_err(|e| {
+                    // Says which tenant and why, never the value.
+                    AppError::Internal(format!("tenant {}: {e}", row.id))
+                })?;
+                Some(key)
+            }
+        };
+        let retriever_kind = row.retriever_kind();
+        let settings = TenantSettings {
+            id: id.clone(),
+            retriever: retriever_kind,
+            search_language: row.search_language.clone(),
+            pinecone: PineconeSettings {
+                environment: row.pinecone_environment,
+                index_name: row.pinecone_index_name,
+                index_host: row.pinecone_index_host,
+                namespace: row.pinecone_namespace,
+                api_key,
+            },
+        };
+        let retriever = crate::rag::retrieval::build(&settings, deps).await?;
+        let effective_prompt = match &row.system_prompt {
+            Some(prompt) if !prompt.trim().is_empty() => Arc::from(prompt.as_str()),
+            _ => default_prompt.clone(),
+        };
+        let info = TenantInfo {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            system_prompt: row.system_prompt.clone(),
+            retriever: retriever_kind,
+        };
+        let info_json = serde_json::to_vec(&info)
+            .map_err(AppError::internal)?
+            .into();
+        Ok(Self {
+            requests_per_minute: row.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
+            monthly_token_budget: row.monthly_token_budget,
+            info_json,
+            id,
+            name: row.name,
+            version: row.version,
+            system_prompt: row.system_prompt,
+            effective_prompt,
+            settings,
+            retriever,
+        })
+    }
+}
