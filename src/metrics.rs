@@ -30,6 +30,12 @@ pub fn install() {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok());
 }
 
+/// Whether our recorder is the process's: only then may a metric handle be kept for later
+/// requests (before it is installed, the macros hand out no-op handles).
+fn recorder_installed() -> bool {
+    HANDLE.get().is_some_and(Option::is_some)
+}
+
 pub fn render() -> String {
     install();
     HANDLE
@@ -63,6 +69,70 @@ pub fn route_label(matched: Option<&MatchedPath>) -> String {
 /// The status code as a label.
 pub fn status_label(status: StatusCode) -> String {
     status.as_str().to_owned()
+}
+
+/// The handles of one (route, method, status) of [`http_request`].
+struct HttpSeries {
+    method: &'static str,
+    status: StatusCode,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+thread_local! {
+    /// [`http_request`]'s handles by route label, kept per thread: looking a labelled series up
+    /// in the recorder (building its key, two label strings, hashing it, a shared map) on every
+    /// request showed in the profile. Bounded like the labels: routes x methods x statuses.
+    static HTTP_SERIES: std::cell::RefCell<std::collections::HashMap<Box<str>, Vec<HttpSeries>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// One answered request: `http_requests_total` and `http_request_duration_seconds` by route
+/// label ([`route_label`]), method label ([`method_label`]) and status.
+pub fn http_request(route: &str, method: &'static str, status: StatusCode, elapsed: Duration) {
+    let register = || {
+        let requests = metrics::counter!(
+            "http_requests_total",
+            "method" => method,
+            "route" => route.to_owned(),
+            "status" => status_label(status)
+        );
+        let duration = metrics::histogram!(
+            "http_request_duration_seconds",
+            "method" => method,
+            "route" => route.to_owned()
+        );
+        (requests, duration)
+    };
+    if !recorder_installed() {
+        let (requests, duration) = register();
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+        return;
+    }
+    HTTP_SERIES.with_borrow_mut(|series| {
+        let of_route = match series.get_mut(route) {
+            Some(of_route) => of_route,
+            None => series.entry(route.into()).or_default(),
+        };
+        let found = of_route
+            .iter()
+            .find(|s| s.method == method && s.status == status);
+        if let Some(found) = found {
+            found.requests.increment(1);
+            found.duration.record(elapsed.as_secs_f64());
+            return;
+        }
+        let (requests, duration) = register();
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+        of_route.push(HttpSeries {
+            method,
+            status,
+            requests,
+            duration,
+        });
+    });
 }
 
 /// The upstreams the gateway calls: the fixed set of `upstream` label values.
@@ -115,8 +185,16 @@ impl UpstreamFailure {
 pub fn upstream_call(upstream: Upstream, elapsed: Duration, failure: Option<UpstreamFailure>) {
     // Counted toward the request's upstream wait when the request is measured for overhead.
     let _ = UPSTREAM_WAIT.try_with(|waited| waited.set(waited.get() + elapsed));
-    metrics::histogram!("upstream_request_duration_seconds", "upstream" => upstream.label())
-        .record(elapsed.as_secs_f64());
+    static DURATIONS: OnceLock<[metrics::Histogram; 3]> = OnceLock::new();
+    let duration = |u: Upstream| metrics::histogram!("upstream_request_duration_seconds", "upstream" => u.label());
+    if recorder_installed() {
+        let durations = DURATIONS.get_or_init(|| {
+            [Upstream::Llm, Upstream::Embeddings, Upstream::Pinecone].map(duration)
+        });
+        durations[upstream as usize].record(elapsed.as_secs_f64());
+    } else {
+        duration(upstream).record(elapsed.as_secs_f64());
+    }
     if let Some(failure) = failure {
         metrics::counter!(
             "upstream_errors_total",
@@ -154,8 +232,16 @@ pub async fn with_upstream_wait<F: std::future::Future>(request: F) -> (F::Outpu
 
 /// What the gateway added to a chat request: its duration minus the upstreams' share.
 pub fn gateway_overhead(route: &'static str, total: Duration, upstream: Duration) {
-    metrics::histogram!("gateway_overhead_seconds", "route" => route)
-        .record(total.saturating_sub(upstream).as_secs_f64());
+    static OVERHEADS: OnceLock<[metrics::Histogram; OVERHEAD_ROUTES.len()]> = OnceLock::new();
+    let overhead =
+        |route: &'static str| metrics::histogram!("gateway_overhead_seconds", "route" => route);
+    let seconds = total.saturating_sub(upstream).as_secs_f64();
+    match OVERHEAD_ROUTES.iter().position(|r| *r == route) {
+        Some(i) if recorder_installed() => {
+            OVERHEADS.get_or_init(|| OVERHEAD_ROUTES.map(overhead))[i].record(seconds)
+        }
+        _ => overhead(route).record(seconds),
+    }
 }
 
 /// A tenant-cache lookup: answered from memory (`hit`, inactive and unknown ids included) or

@@ -1,7 +1,8 @@
 //! The tower stack around every route, in one function, outermost first:
 //!
 //! request id → sensitive headers → trace span → propagate request id → catch panics → CORS →
-//! contract-shaped error bodies → NUL refusal → timeout → body-read timeout → metrics → router.
+//! contract-shaped error bodies → NUL refusal → timeout → body-read timeout → metrics → router
+//! (the last five as one middleware, [`edge`]).
 //! (The body limit is axum's `DefaultBodyLimit`, set in `router`, which every body extractor
 //! honours.)
 
@@ -16,15 +17,14 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::domain::CorsOrigins;
 use crate::errors::AppError;
+use crate::identity::credentials::API_KEY_HEADER;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,7 +35,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
-                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static(API_KEY_HEADER),
             ]))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -57,30 +57,55 @@ pub fn apply(router: Router, config: &Config) -> Router {
                 AppError::internal("handler panicked").into_response()
             }))
             .layer(cors(&config.cors_origins))
-            .layer(middleware::from_fn(json_error_bodies))
-            .layer(middleware::from_fn(refuse_nul_in_uri))
-            .layer(MapResponseBodyLayer::new(Body::new))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                config.request_timeout,
-            ))
+            // Contract-shaped error bodies → NUL refusal → timeout → body-read timeout →
+            // metrics, as one middleware: one boxed future and one `Next` per request instead
+            // of one per step.
             .layer(middleware::from_fn_with_state(
-                config.body_read_timeout,
-                body_read_timeout,
-            ))
-            .layer(middleware::from_fn(record_metrics)),
+                EdgeTimeouts {
+                    request: config.request_timeout,
+                    body_read: config.body_read_timeout,
+                },
+                edge,
+            )),
     )
+}
+
+/// The two timeouts of [`edge`].
+#[derive(Clone, Copy)]
+struct EdgeTimeouts {
+    /// `REQUEST_TIMEOUT_SECONDS`: the whole request, until the response headers (504).
+    request: Duration,
+    /// `BODY_READ_TIMEOUT_SECONDS`: the request body, from the first read (408).
+    body_read: Duration,
+}
+
+/// The inner end of the stack, in order: contract-shaped error bodies ([`json_error_body`]),
+/// NUL refusal ([`refuse_nul_in_uri`]), the whole-request timeout (504, as tower-http's
+/// `TimeoutLayer` answered it: an empty 504 that gets its JSON body here), the body-read
+/// timeout ([`body_read_timeout`]), then metrics ([`record_metrics`]) around the router.
+async fn edge(
+    axum::extract::State(timeouts): axum::extract::State<EdgeTimeouts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = match refuse_nul_in_uri(&request) {
+        Some(refused) => refused,
+        None => {
+            let inner = body_read_timeout(timeouts.body_read, request, next);
+            match tokio::time::timeout(timeouts.request, inner).await {
+                Ok(response) => response,
+                Err(_) => StatusCode::GATEWAY_TIMEOUT.into_response(),
+            }
+        }
+    };
+    json_error_body(response)
 }
 
 /// A client announcing a body it never sends (`Content-Length: 3000000`, then silence) held a
 /// handler until the whole-request timeout (90 s, then a misleading 504). The body must now be
 /// complete `BODY_READ_TIMEOUT_SECONDS` after the handler starts reading it; if not, the answer
 /// is 408 `request_timeout` with `Connection: close` (the unread rest cannot be skipped).
-async fn body_read_timeout(
-    axum::extract::State(timeout): axum::extract::State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn body_read_timeout(timeout: Duration, request: Request, next: Next) -> Response {
     let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let request = request.map(|body| {
         Body::new(DeadlineBody {
@@ -90,7 +115,7 @@ async fn body_read_timeout(
             timed_out: timed_out.clone(),
         })
     });
-    let response = next.run(request).await;
+    let response = record_metrics(request, next).await;
     if !timed_out.load(std::sync::atomic::Ordering::Relaxed) {
         return response;
     }
@@ -178,7 +203,7 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(API_KEY_HEADER),
             REQUEST_ID.clone(),
         ])
         .expose_headers([REQUEST_ID.clone()])
@@ -187,8 +212,7 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
 
 /// Error responses made outside our handlers (unknown method, body limit, timeout) come with
 /// plain-text or empty bodies; this gives them the contract's `{detail, code}` shape.
-async fn json_error_bodies(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn json_error_body(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -232,10 +256,10 @@ async fn json_error_bodies(request: Request, next: Next) -> Response {
 /// A NUL (`%00`) in the path or query string can name nothing we store (Postgres text holds
 /// no NUL, and tokio-postgres would fail the statement with a 500), so it is refused here at
 /// the edge: in the path as 404 (no such resource), in the query as 422.
-async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
+fn refuse_nul_in_uri(request: &Request) -> Option<Response> {
     let uri = request.uri();
     if uri.path().contains("%00") {
-        return AppError::not_found("resource").into_response();
+        return Some(AppError::not_found("resource").into_response());
     }
     if let Some(query) = uri.query().filter(|q| q.contains("%00")) {
         let field = url::form_urlencoded::parse(query.as_bytes())
@@ -243,28 +267,30 @@ async fn refuse_nul_in_uri(request: Request, next: Next) -> Response {
             .map(|(key, _)| key)
             .filter(|key| !key.contains('\0') && key.len() <= 64)
             .map_or_else(|| "query".to_owned(), |key| key.into_owned());
-        return AppError::validation(&field, crate::http::routes::NUL_MESSAGE).into_response();
+        return Some(
+            AppError::validation(&field, crate::http::routes::NUL_MESSAGE).into_response(),
+        );
     }
-    next.run(request).await
+    None
 }
 
 /// Prometheus counters and latencies per route template and method, each from a fixed set
 /// (see `crate::metrics`): never the raw path or method, which the caller chooses.
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = crate::metrics::route_label(request.extensions().get::<MatchedPath>());
+    // An `Arc` clone, not a copy of the template.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(crate::metrics::UNMATCHED, MatchedPath::as_str);
     let method = crate::metrics::method_label(request.method());
-    let response = if let Some(overhead_route) = crate::metrics::overhead_route(&route) {
+    let response = if let Some(overhead_route) = crate::metrics::overhead_route(route) {
         let (response, upstream) = crate::metrics::with_upstream_wait(next.run(request)).await;
         crate::metrics::gateway_overhead(overhead_route, started.elapsed(), upstream);
         response
     } else {
         next.run(request).await
     };
-    let status = crate::metrics::status_label(response.status());
-    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    crate::metrics::http_request(route, method, response.status(), started.elapsed());
     response
 }

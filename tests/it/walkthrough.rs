@@ -46,7 +46,7 @@ fn concrete(template: &str) -> String {
 async fn every_route_answers_the_same_with_a_trailing_slash() {
     let app = TestApp::new().await;
     let admin = app.superuser_token().await;
-    for (method, template) in ROUTES {
+    for (method, template) in ROUTES.iter() {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let path = concrete(template);
         for token in [None, Some(admin.as_str())] {
