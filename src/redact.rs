@@ -13,6 +13,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use reqwest::header::HeaderMap;
 
+use crate::identity::credentials::API_KEY_HEADER;
+
 pub const REDACTED: &str = "[redacted]";
 
 /// Shorter secrets are not searched for: replacing every "a" of a message helps nobody.
@@ -55,7 +57,7 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 /// The credentials a request carries in its headers (`Authorization`, `Api-Key`, `X-Api-Key`),
 /// without their scheme: the exact strings to scrub from what the upstream answers.
 pub fn sent_secrets(headers: &HeaderMap) -> Vec<String> {
-    ["authorization", "api-key", "x-api-key"]
+    ["authorization", "api-key", API_KEY_HEADER]
         .iter()
         .filter_map(|name| headers.get(*name))
         .filter_map(|value| value.to_str().ok())

@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::domain::CorsOrigins;
 use crate::errors::AppError;
+use crate::identity::credentials::API_KEY_HEADER;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -34,7 +35,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .layer(SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
-                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static(API_KEY_HEADER),
             ]))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -202,7 +203,7 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            HeaderName::from_static("x-api-key"),
+            HeaderName::from_static(API_KEY_HEADER),
             REQUEST_ID.clone(),
         ])
         .expose_headers([REQUEST_ID.clone()])

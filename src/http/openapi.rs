@@ -1,62 +1,20 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' annotations.
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers' annotations and
+//! the router's declaration of every route (`crate::http::router`).
 
-use axum::Json;
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi as _};
 
-use crate::http::routes::admin::{api_keys, audit, orgs, tenants, usage as admin_usage, users};
-use crate::http::routes::{
-    chat, conversations, documents, health, openai, search, session, tenant, usage,
-};
+use crate::http::routes::chat;
 
-#[derive(OpenApi)]
+#[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "tenantgate", description = "Multi-tenant gateway for retrieval-augmented chatbot backends."),
-    paths(
-        health::health,
-        health::ready,
-        health::metrics,
-        serve,
-        session::token,
-        session::me,
-        tenant::show,
-        tenants::create,
-        tenants::list,
-        tenants::show,
-        tenants::update,
-        tenants::deactivate,
-        api_keys::create,
-        api_keys::list,
-        api_keys::revoke,
-        users::create,
-        users::list,
-        users::show,
-        users::update,
-        users::deactivate,
-        users::impersonate,
-        orgs::create,
-        orgs::list,
-        orgs::show,
-        orgs::update,
-        orgs::deactivate,
-        orgs::tenants,
-        audit::list,
-        admin_usage::show,
-        admin_usage::list,
-        usage::show,
-        search::search,
-        documents::create,
-        documents::list,
-        documents::delete,
-        chat::chat,
-        conversations::create,
-        conversations::list,
-        conversations::show,
-        conversations::delete,
-        openai::chat_completions,
-        openai::list_models,
-        openai::get_model,
-    ),
     components(schemas(
         crate::errors::ErrorBody,
         crate::errors::FieldError,
@@ -71,9 +29,69 @@ use crate::http::routes::{
     tags(
         (name = "admin", description = "Administrators (superusers, org admins, tenant admins; see docs/admin.md for who may do what): organizations, tenants, users, tenant API keys, audit log."),
     ),
-    modifiers(&SecuritySchemes, &AdminErrors, &UniqueOperationIds, &ResponseDescriptions),
 )]
 pub struct ApiDoc;
+
+/// The document: `ApiDoc` (info, shared schemas, tags) with the paths of the router's groups
+/// (`crate::http::router`, where every route is declared), then what every operation shares.
+///
+/// Two schemas are named `Role` (a chat message's, `routes::chat::Role`, and a user's,
+/// `authz::Role`), and a document holds one: the first merged wins, and the tenant group goes
+/// first so the document says what it always has (a message's role). Renaming one would
+/// change the document; see the report of issue 8.
+pub fn document(public: OpenApi, tenant: OpenApi, admin: OpenApi) -> OpenApi {
+    let mut openapi = ApiDoc::openapi();
+    for part in [tenant, public, admin] {
+        openapi.merge(part);
+    }
+    // A catch-all segment (`/documents/{*id}`, the router's template) is `{id}` in OpenAPI.
+    openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    let modifiers: [&dyn Modify; 4] = [
+        &SecuritySchemes,
+        &AdminErrors,
+        &UniqueOperationIds,
+        &ResponseDescriptions,
+    ];
+    for modifier in modifiers {
+        modifier.modify(&mut openapi);
+    }
+    openapi
+}
+
+/// The operations of a path, with their methods in capitals (`GET`).
+pub fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
+    [
+        ("GET", &item.get),
+        ("PUT", &item.put),
+        ("POST", &item.post),
+        ("DELETE", &item.delete),
+        ("OPTIONS", &item.options),
+        ("HEAD", &item.head),
+        ("PATCH", &item.patch),
+        ("TRACE", &item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.as_ref().map(|o| (method, o)))
+}
+
+/// [`operations`], to change them.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.as_mut().map(|o| (method, o)))
+}
 
 struct SecuritySchemes;
 
@@ -118,16 +136,7 @@ impl Modify for AdminErrors {
             if !path.starts_with("/admin/") {
                 continue;
             }
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for (_, operation) in operations_mut(item) {
                 let responses = &mut operation.responses.responses;
                 responses.entry("401".to_owned()).or_insert_with(|| {
                     error("missing_token, invalid_token, token_expired or invalid_api_key").into()
@@ -150,17 +159,8 @@ impl Modify for UniqueOperationIds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let mut seen = std::collections::HashSet::new();
         for item in openapi.paths.paths.values_mut() {
-            for (method, operation) in [
-                ("get", &mut item.get),
-                ("put", &mut item.put),
-                ("post", &mut item.post),
-                ("delete", &mut item.delete),
-                ("options", &mut item.options),
-                ("head", &mut item.head),
-                ("patch", &mut item.patch),
-                ("trace", &mut item.trace),
-            ] {
-                let Some(operation) = operation else { continue };
+            for (method, operation) in operations_mut(item) {
+                let method = method.to_lowercase();
                 let Some(id) = operation.operation_id.clone() else {
                     continue;
                 };
@@ -187,19 +187,7 @@ impl Modify for ResponseDescriptions {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::RefOr;
         for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.options,
-                &mut item.head,
-                &mut item.patch,
-                &mut item.trace,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for (_, operation) in operations_mut(item) {
                 for (status, response) in operation.responses.responses.iter_mut() {
                     if let RefOr::T(response) = response
                         && response.description.is_empty()
@@ -221,6 +209,6 @@ impl Modify for ResponseDescriptions {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "probes",
     responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve(Extension(document): Extension<Arc<OpenApi>>) -> Response {
+    Json(&*document).into_response()
 }

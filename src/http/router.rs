@@ -1,22 +1,27 @@
 //! Every route in one place: which are public, which need a tenant, which need an administrator.
 //!
-//! `ROUTES` lists every (method, path) served here. The integration test `openapi::` checks
-//! that it matches this router (every path literal in this file is listed, every listed route
-//! answers, no unlisted method does) and the OpenAPI document (both ways). Add a line there
-//! with each new route.
+//! `api()` declares every API route once: the router and the OpenAPI document are both made
+//! from it (`utoipa_axum`), and `ROUTES` (every (method, path), for tests) is read from that
+//! document. The integration test `openapi::` checks that every listed route answers and no
+//! other method does, and that every handler annotated with `#[utoipa::path]` is declared.
 //!
 //! What each tenant route needs of an API key (its scope) is declared in
-//! `crate::http::tenant_routes`, one line per route; a test below keeps both lists in step.
+//! `crate::http::tenant_routes`, one line per route; a test below keeps it in step with the
+//! tenant group of `api()`.
 //!
 //! Pages for people (the console at `/console`, `routes::console`) are not API operations:
 //! they are merged here but listed neither in `ROUTES` nor in the OpenAPI document.
 
-use axum::Router;
+use std::sync::{Arc, LazyLock};
+
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::state::AppState;
 use crate::errors::AppError;
@@ -25,145 +30,122 @@ use crate::http::routes::{
     admin, chat, conversations, documents, health, openai, search, session, tenant, usage,
 };
 
-/// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/ready"),
-    ("GET", "/metrics"),
-    ("GET", "/openapi.json"),
-    ("POST", "/auth/token"),
-    ("GET", "/auth/me"),
-    ("GET", "/tenant"),
-    ("POST", "/search"),
-    ("GET", "/documents"),
-    ("POST", "/documents"),
-    ("DELETE", "/documents/{id}"),
-    ("POST", "/chat"),
-    ("GET", "/conversations"),
-    ("POST", "/conversations"),
-    ("GET", "/conversations/{id}"),
-    ("DELETE", "/conversations/{id}"),
-    ("POST", "/v1/chat/completions"),
-    ("GET", "/v1/models"),
-    ("GET", "/v1/models/{model}"),
-    ("GET", "/usage"),
-    ("GET", "/admin/tenants"),
-    ("POST", "/admin/tenants"),
-    ("GET", "/admin/tenants/{id}"),
-    ("PUT", "/admin/tenants/{id}"),
-    ("PATCH", "/admin/tenants/{id}"),
-    ("DELETE", "/admin/tenants/{id}"),
-    ("GET", "/admin/tenants/{id}/api-keys"),
-    ("POST", "/admin/tenants/{id}/api-keys"),
-    ("DELETE", "/admin/tenants/{id}/api-keys/{key_id}"),
-    ("GET", "/admin/users"),
-    ("POST", "/admin/users"),
-    ("GET", "/admin/users/{id}"),
-    ("PUT", "/admin/users/{id}"),
-    ("PATCH", "/admin/users/{id}"),
-    ("DELETE", "/admin/users/{id}"),
-    ("POST", "/admin/users/{id}/impersonate"),
-    ("GET", "/admin/orgs"),
-    ("POST", "/admin/orgs"),
-    ("GET", "/admin/orgs/{id}"),
-    ("PUT", "/admin/orgs/{id}"),
-    ("PATCH", "/admin/orgs/{id}"),
-    ("DELETE", "/admin/orgs/{id}"),
-    ("GET", "/admin/orgs/{id}/tenants"),
-    ("GET", "/admin/audit"),
-    ("GET", "/admin/tenants/{id}/usage"),
-    ("GET", "/admin/usage"),
-];
+/// The API's routes, in the three groups the layers guard.
+struct Api {
+    public: OpenApiRouter<AppState>,
+    /// The tenant layer resolves the caller's tenant before any handler runs; what each route
+    /// asks of an API key is in `crate::http::tenant_routes` (a test below keeps both in step).
+    tenant: OpenApiRouter<AppState>,
+    /// An active administrator's token (superuser, org admin, tenant admin), checked before any
+    /// handler runs; each handler asks `crate::identity::authz` what the role may do.
+    admin: OpenApiRouter<AppState>,
+}
+
+/// THE declaration of every API route: a handler's `#[utoipa::path]` gives its method and
+/// path, `routes!` registers it with the router and the OpenAPI document at once (handlers
+/// sharing a path go in one `routes!`). Adding a route is one line here.
+fn api() -> Api {
+    let public = OpenApiRouter::new()
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(crate::http::openapi::serve))
+        .routes(routes!(session::token))
+        .routes(routes!(session::me));
+    let tenant = OpenApiRouter::new()
+        .routes(routes!(tenant::show))
+        .routes(routes!(search::search))
+        .routes(routes!(documents::list, documents::create))
+        // A wildcard (`/documents/{*id}`), so ids with slashes (file paths from
+        // `tenantgate ingest`) need no escaping; the document says `{id}`.
+        .routes(routes!(documents::delete))
+        .routes(routes!(chat::chat))
+        .routes(routes!(conversations::list, conversations::create))
+        .routes(routes!(conversations::show, conversations::delete))
+        .routes(routes!(openai::chat_completions))
+        .routes(routes!(openai::list_models))
+        .routes(routes!(openai::get_model))
+        .routes(routes!(usage::show));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(admin::tenants::list, admin::tenants::create))
+        .routes(routes!(
+            admin::tenants::show,
+            admin::tenants::update,
+            admin::tenants::deactivate
+        ))
+        .routes(routes!(admin::api_keys::list, admin::api_keys::create))
+        .routes(routes!(admin::api_keys::revoke))
+        .routes(routes!(admin::users::list, admin::users::create))
+        .routes(routes!(
+            admin::users::show,
+            admin::users::update,
+            admin::users::deactivate
+        ))
+        .routes(routes!(admin::users::impersonate))
+        .routes(routes!(admin::orgs::list, admin::orgs::create))
+        .routes(routes!(
+            admin::orgs::show,
+            admin::orgs::update,
+            admin::orgs::deactivate
+        ))
+        .routes(routes!(admin::orgs::tenants))
+        .routes(routes!(admin::audit::list))
+        .routes(routes!(admin::usage::show))
+        .routes(routes!(admin::usage::list));
+    Api {
+        public,
+        tenant,
+        admin,
+    }
+}
+
+/// The OpenAPI document of `api()`, as `GET /openapi.json` serves it.
+pub fn document() -> OpenApi {
+    let Api {
+        public,
+        tenant,
+        admin,
+    } = api();
+    crate::http::openapi::document(
+        public.into_openapi(),
+        tenant.into_openapi(),
+        admin.into_openapi(),
+    )
+}
+
+/// Every route of the router, as (method, path) with OpenAPI-style `{param}` segments, read
+/// from the document (so from `api()`).
+pub static ROUTES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+    static DOCUMENT: LazyLock<OpenApi> = LazyLock::new(document);
+    DOCUMENT
+        .paths
+        .paths
+        .iter()
+        .flat_map(|(path, item)| {
+            crate::http::openapi::operations(item).map(move |(method, _)| (method, path.as_str()))
+        })
+        .collect()
+});
 
 pub fn build(state: AppState) -> Router {
-    let public = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(crate::http::openapi::serve))
-        .route("/auth/token", post(session::token))
-        .route("/auth/me", get(session::me));
-
-    // Tenant routes: the tenant layer resolves the caller's tenant before any handler runs.
-    let tenant_routes = Router::new()
-        .route("/tenant", get(tenant::show))
-        .route("/search", post(search::search))
-        .route("/documents", get(documents::list).post(documents::create))
-        // A wildcard, so ids with slashes (file paths from `tenantgate ingest`) need no escaping.
-        .route("/documents/{*id}", delete(documents::delete))
-        .route("/chat", post(chat::chat))
-        .route(
-            "/conversations",
-            get(conversations::list).post(conversations::create),
-        )
-        .route(
-            "/conversations/{id}",
-            get(conversations::show).delete(conversations::delete),
-        )
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/models", get(openai::list_models))
-        .route("/v1/models/{model}", get(openai::get_model))
-        .route("/usage", get(usage::show))
-        .route_layer(from_fn_with_state(state.clone(), tenant_layer));
-
-    // Admin routes: an active administrator's token (superuser, org admin, tenant admin),
-    // checked before any handler runs; each handler asks `crate::identity::authz` what the role may do.
-    let admin_routes = Router::new()
-        .route(
-            "/admin/tenants",
-            get(admin::tenants::list).post(admin::tenants::create),
-        )
-        .route(
-            "/admin/tenants/{id}",
-            get(admin::tenants::show)
-                .put(admin::tenants::update)
-                .patch(admin::tenants::update)
-                .delete(admin::tenants::deactivate),
-        )
-        .route(
-            "/admin/tenants/{id}/api-keys",
-            get(admin::api_keys::list).post(admin::api_keys::create),
-        )
-        .route(
-            "/admin/tenants/{id}/api-keys/{key_id}",
-            delete(admin::api_keys::revoke),
-        )
-        .route(
-            "/admin/users",
-            get(admin::users::list).post(admin::users::create),
-        )
-        .route(
-            "/admin/users/{id}",
-            get(admin::users::show)
-                .put(admin::users::update)
-                .patch(admin::users::update)
-                .delete(admin::users::deactivate),
-        )
-        .route(
-            "/admin/users/{id}/impersonate",
-            post(admin::users::impersonate),
-        )
-        .route(
-            "/admin/orgs",
-            get(admin::orgs::list).post(admin::orgs::create),
-        )
-        .route(
-            "/admin/orgs/{id}",
-            get(admin::orgs::show)
-                .put(admin::orgs::update)
-                .patch(admin::orgs::update)
-                .delete(admin::orgs::deactivate),
-        )
-        .route("/admin/orgs/{id}/tenants", get(admin::orgs::tenants))
-        .route("/admin/audit", get(admin::audit::list))
-        .route("/admin/tenants/{id}/usage", get(admin::usage::show))
-        .route("/admin/usage", get(admin::usage::list))
-        .route_layer(from_fn_with_state(state.clone(), admin_layer));
+    let Api {
+        public,
+        tenant,
+        admin,
+    } = api();
+    let (public, public_doc) = public.split_for_parts();
+    let (tenant, tenant_doc) = tenant.split_for_parts();
+    let (admin, admin_doc) = admin.split_for_parts();
+    let document = crate::http::openapi::document(public_doc, tenant_doc, admin_doc);
+    // Only the public group carries the document (for `GET /openapi.json`).
+    let public = public.layer(Extension(Arc::new(document)));
+    let tenant = tenant.route_layer(from_fn_with_state(state.clone(), tenant_layer));
+    let admin = admin.route_layer(from_fn_with_state(state.clone(), admin_layer));
 
     let mut router = Router::new()
         .merge(public)
-        .merge(tenant_routes)
-        .merge(admin_routes)
+        .merge(tenant)
+        .merge(admin)
         .merge(crate::http::routes::console::docs_router());
     if state.config.console_enabled {
         router = router.merge(crate::http::routes::console::router());
@@ -184,24 +166,36 @@ pub fn build(state: AppState) -> Router {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::ROUTES;
     use crate::http::tenant_routes::TENANT_ROUTES;
 
     /// Every tenant route declares what an API key needs (`http::tenant_routes`), and the
-    /// table names no route the router does not serve.
+    /// table names no route the tenant group does not serve.
     #[test]
     fn every_tenant_route_declares_its_scope() {
-        let public = ["/health", "/ready", "/metrics", "/openapi.json", "/auth/"];
-        let tenant_routes: BTreeSet<(&str, String)> = ROUTES
+        let served: BTreeSet<(&str, String)> = super::api()
+            .tenant
+            .get_openapi()
+            .paths
+            .paths
             .iter()
-            .filter(|(_, p)| !p.starts_with("/admin/") && !public.iter().any(|q| p.starts_with(q)))
-            .map(|(m, p)| (*m, (*p).to_owned()))
+            .flat_map(|(path, item)| {
+                crate::http::openapi::operations(item).map(|(method, _)| (method, path.clone()))
+            })
             .collect();
-        // The table holds router templates (`{*id}`), `ROUTES` OpenAPI ones (`{id}`).
+        // Both hold router templates (`{*id}`).
         let declared: BTreeSet<(&str, String)> = TENANT_ROUTES
             .iter()
-            .map(|r| (r.method, r.path.replace("{*", "{")))
+            .map(|r| (r.method, r.path.to_owned()))
             .collect();
-        assert_eq!(tenant_routes, declared);
+        assert_eq!(served, declared);
+    }
+
+    /// The routes metrics measure apart are routes of the router.
+    #[test]
+    fn overhead_routes_are_routes() {
+        for route in ["/chat", "/v1/chat/completions"] {
+            assert!(crate::metrics::overhead_route(route).is_some(), "{route}");
+            assert!(super::ROUTES.iter().any(|(_, p)| *p == route), "{route}");
+        }
     }
 }

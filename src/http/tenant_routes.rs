@@ -4,8 +4,8 @@
 //! nothing of their own.
 //!
 //! Paths are the router's templates (`crate::http::router`, so `/documents/{*id}`). A unit test in
-//! `crate::http::router` checks that every tenant route of `ROUTES` is listed here and nothing else
-//! is; a route missing from the table refuses every API key (fail closed).
+//! `crate::http::router` checks that every route of the tenant group it declares is listed here and
+//! nothing else is; a route missing from the table refuses every API key (fail closed).
 //!
 //! Not here: admin routes (`crate::identity::authz`), the router itself.
 

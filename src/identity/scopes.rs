@@ -3,7 +3,7 @@
 //! A key holds a subset of [`ApiScope::ALL`] (default: all of them), stored as text in
 //! `api_keys.scopes` and kept in memory as a [`ScopeSet`] bit set, so the per-request check
 //! in the tenant layer is one AND. Which scope each tenant route needs is declared once, in
-//! `crate::http::router::TENANT_ROUTES`; user tokens are not limited by scopes (their role is).
+//! `crate::http::tenant_routes::TENANT_ROUTES`; user tokens are not limited by scopes (their role is).
 //!
 //! Not here: admin permissions (`crate::identity::authz`), the route table itself (`crate::http::router`).
 

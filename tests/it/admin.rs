@@ -687,16 +687,11 @@ async fn no_admin_answer_holds_a_secret_that_went_in() {
 
 // ---- users ------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread")]
-async fn users_are_created_listed_changed_and_deactivated() {
-    let app = TestApp::new().await;
-    let admin = app.superuser_token().await;
-    app.create_tenant(&admin, "acme", json!({})).await;
-    app.create_tenant(&admin, "globex", json!({})).await;
-
+/// Jane, created in `acme` through the API: the answer has exactly the view's fields.
+async fn create_jane(app: &TestApp, admin: &str) -> Value {
     let created = app
         .post("/admin/users")
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"email": "Jane@Acme.example.com", "password": PASSWORD, "tenant_id": "acme"}))
         .send()
         .await;
@@ -726,11 +721,14 @@ async fn users_are_created_listed_changed_and_deactivated() {
     assert_eq!(jane["role"], "member");
     assert_eq!(jane["is_superuser"], false);
     assert_eq!(jane["is_active"], true);
-    let jane_id = jane["id"].as_str().expect("id").to_owned();
+    jane
+}
 
+/// A duplicate email (in another case) is 409; bad input is 422 naming the field.
+async fn user_writes_refuse_duplicates_and_bad_input(app: &TestApp, admin: &str) {
     // Duplicate email in another case: 409.
     app.post("/admin/users")
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"email": "jane@ACME.example.com", "password": PASSWORD}))
         .send()
         .await
@@ -757,7 +755,7 @@ async fn users_are_created_listed_changed_and_deactivated() {
     ] {
         let response = app
             .post("/admin/users")
-            .bearer(&admin)
+            .bearer(admin)
             .json(&body)
             .send()
             .await;
@@ -774,7 +772,10 @@ async fn users_are_created_listed_changed_and_deactivated() {
             "{body}: {errors}"
         );
     }
+}
 
+/// Bob and Carol join; the list filters by tenant and pages.
+async fn users_list_filtered_and_paged(app: &TestApp, admin: &str) {
     // List, filtered and paged.
     app.create_user("bob@globex.example.com", Some("globex"), false)
         .await;
@@ -782,7 +783,7 @@ async fn users_are_created_listed_changed_and_deactivated() {
         .await;
     let acme: Value = app
         .get("/admin/users?tenant_id=acme")
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await
         .json();
@@ -796,7 +797,7 @@ async fn users_are_created_listed_changed_and_deactivated() {
         emails,
         BTreeSet::from(["Jane@Acme.example.com", "carol@acme.example.com"])
     );
-    let all: Value = app.get("/admin/users").bearer(&admin).send().await.json();
+    let all: Value = app.get("/admin/users").bearer(admin).send().await.json();
     assert_eq!(
         all.as_array().expect("array").len(),
         4,
@@ -804,33 +805,35 @@ async fn users_are_created_listed_changed_and_deactivated() {
     );
     let page: Value = app
         .get("/admin/users?limit=2&offset=1")
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await
         .json();
     assert_eq!(page.as_array().expect("array").len(), 2);
     assert_eq!(page[0]["id"], all[1]["id"]);
     app.get("/admin/users?limit=0")
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await
         .assert_error(422, "validation_error");
     app.get("/admin/users?offset=-1")
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await
         .assert_error(422, "validation_error");
+}
 
+async fn user_reads_and_bad_ids(app: &TestApp, admin: &str, jane: &Value, jane_id: &str) {
     // Read: unknown and malformed ids are 404, never 500.
     let shown = app
         .get(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await;
     shown.assert_status(200);
-    assert_eq!(shown.json(), jane);
+    assert_eq!(&shown.json(), jane);
     app.get(&format!("/admin/users/{}", Uuid::new_v4()))
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await
         .assert_error(404, "not_found");
@@ -842,28 +845,30 @@ async fn users_are_created_listed_changed_and_deactivated() {
     ] {
         let path = format!("/admin/users/{bad}");
         for response in [
-            app.get(&path).bearer(&admin).send().await,
+            app.get(&path).bearer(admin).send().await,
             app.put(&path)
-                .bearer(&admin)
+                .bearer(admin)
                 .json(&json!({"is_active": true}))
                 .send()
                 .await,
-            app.delete(&path).bearer(&admin).send().await,
+            app.delete(&path).bearer(admin).send().await,
         ] {
             response.assert_error(404, "not_found");
         }
     }
     app.put(&format!("/admin/users/{}", Uuid::new_v4()))
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"is_active": true}))
         .send()
         .await
         .assert_error(404, "not_found");
+}
 
+async fn jane_is_moved_renamed_and_detached(app: &TestApp, admin: &str, jane_id: &str) {
     // PUT changes what it names; PATCH too; null detaches from the tenant.
     let moved = app
         .put(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"tenant_id": "globex", "password": format!("{PASSWORD}-new")}))
         .send()
         .await;
@@ -891,37 +896,39 @@ async fn users_are_created_listed_changed_and_deactivated() {
         "globex"
     );
     app.put(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"email": "BOB@globex.example.com"}))
         .send()
         .await
         .assert_error(409, "conflict");
     app.patch(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"tenant_id": "nope"}))
         .send()
         .await
         .assert_error(422, "validation_error");
     let detached = app
         .patch(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .json(&json!({"tenant_id": null}))
         .send()
         .await;
     detached.assert_status(200);
     assert!(detached.json()["tenant_id"].is_null());
+}
 
+async fn jane_is_deactivated(app: &TestApp, admin: &str, jane_id: &str) {
     // DELETE deactivates (idempotent); a deactivated user cannot log in.
     let gone = app
         .delete(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await;
     gone.assert_status(200);
     assert_eq!(gone.json()["is_active"], false);
     let again = app
         .delete(&format!("/admin/users/{jane_id}"))
-        .bearer(&admin)
+        .bearer(admin)
         .send()
         .await;
     again.assert_status(200);
@@ -931,14 +938,29 @@ async fn users_are_created_listed_changed_and_deactivated() {
         .send()
         .await
         .assert_error(401, "invalid_credentials");
-    let listed: Value = app.get("/admin/users").bearer(&admin).send().await.json();
+    let listed: Value = app.get("/admin/users").bearer(admin).send().await.json();
     assert!(
         listed
             .as_array()
             .expect("array")
             .iter()
-            .any(|u| u["id"] == jane_id.as_str() && u["is_active"] == false)
+            .any(|u| u["id"] == jane_id && u["is_active"] == false)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_are_created_listed_changed_and_deactivated() {
+    let app = TestApp::new().await;
+    let admin = app.superuser_token().await;
+    app.create_tenant(&admin, "acme", json!({})).await;
+    app.create_tenant(&admin, "globex", json!({})).await;
+    let jane = create_jane(&app, &admin).await;
+    let jane_id = jane["id"].as_str().expect("id").to_owned();
+    user_writes_refuse_duplicates_and_bad_input(&app, &admin).await;
+    users_list_filtered_and_paged(&app, &admin).await;
+    user_reads_and_bad_ids(&app, &admin, &jane, &jane_id).await;
+    jane_is_moved_renamed_and_detached(&app, &admin, &jane_id).await;
+    jane_is_deactivated(&app, &admin, &jane_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

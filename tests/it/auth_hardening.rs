@@ -171,17 +171,10 @@ async fn every_spelling_of_an_email_shares_one_throttle_bucket() {
         .await;
     app.create_user("victim@example.com", None, false).await;
     for _ in 0..4 {
-        app.post("/auth/token")
-            .json(&json!({"email": "victim@example.com", "password": "Pw-SEKRIT-bad"}))
-            .send()
-            .await;
+        app.login("victim@example.com", "Pw-SEKRIT-bad").await;
     }
     for (spelling, same_account) in SPELLINGS {
-        let response = app
-            .post("/auth/token")
-            .json(&json!({"email": spelling, "password": PASSWORD}))
-            .send()
-            .await;
+        let response = app.login(spelling, PASSWORD).await;
         if same_account {
             response.assert_error(429, "rate_limited");
         } else {
@@ -208,11 +201,7 @@ async fn emails_are_stored_and_looked_up_under_one_normalisation() {
             .json(&json!({"email": spelling, "password": PASSWORD}))
             .send()
             .await;
-        let login = app
-            .post("/auth/token")
-            .json(&json!({"email": spelling, "password": PASSWORD}))
-            .send()
-            .await;
+        let login = app.login(spelling, PASSWORD).await;
         if same_account {
             created.assert_error(409, "conflict");
             login.assert_status(200);
@@ -313,11 +302,7 @@ async fn a_gateway_that_issues_no_tokens_answers_every_login_alike() {
     let answer = |password: &'static str, email: &'static str| {
         let app = &app;
         async move {
-            let r = app
-                .post("/auth/token")
-                .json(&json!({"email": email, "password": password}))
-                .send()
-                .await;
+            let r = app.login(email, password).await;
             (r.status.as_u16(), r.text())
         }
     };
@@ -399,7 +384,7 @@ async fn tokens_use_only_the_configured_algorithms_and_no_crit_extensions() {
     for (algorithm, token, status, word) in cases {
         let app = TestApp::builder().env("ALGORITHM", algorithm).build().await;
         app.seed_tenant("acme", None).await;
-        let response = app.get("/tenant").bearer(&token).send().await;
+        let response = app.tenant_info(&token).await;
         if status == 200 {
             response.assert_status(200);
         } else {
@@ -453,9 +438,7 @@ async fn unknown_tenants_and_api_keys_are_cached_briefly() {
         .await;
     let ghost = app.tenant_token("ghost");
     let unknown_key = "tg_zzzzzzzzzz_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    app.get("/tenant")
-        .bearer(&ghost)
-        .send()
+    app.tenant_info(&ghost)
         .await
         .assert_error(403, "tenant_unavailable");
     app.get("/tenant")
@@ -467,9 +450,7 @@ async fn unknown_tenants_and_api_keys_are_cached_briefly() {
     // credentials cost no SQL.
     outage.cut();
     for _ in 0..10 {
-        app.get("/tenant")
-            .bearer(&ghost)
-            .send()
+        app.tenant_info(&ghost)
             .await
             .assert_error(403, "tenant_unavailable");
         app.get("/tenant")
@@ -486,15 +467,9 @@ async fn creating_a_tenant_ends_its_negative_cache_entry() {
     let app = TestApp::new().await;
     let admin = app.superuser_token().await;
     let token = app.tenant_token("latecomer");
-    app.get("/tenant")
-        .bearer(&token)
-        .send()
+    app.tenant_info(&token)
         .await
         .assert_error(403, "tenant_unavailable");
     app.create_tenant(&admin, "latecomer", json!({})).await;
-    app.get("/tenant")
-        .bearer(&token)
-        .send()
-        .await
-        .assert_status(200);
+    app.tenant_info(&token).await.assert_status(200);
 }

@@ -29,9 +29,8 @@ fn claims(tenant: Value) -> Value {
     json!({"sub": "user-1", "tenant_id": tenant, "exp": now() + 600})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn bad_tokens_are_refused_with_the_contract_codes() {
-    let app = TestApp::new().await;
+/// `acme`, and `sleepy`, deactivated.
+async fn seed_acme_and_an_inactive_tenant(app: &TestApp) {
     app.seed_tenant("acme", None).await;
     app.seed_tenant("sleepy", None).await;
     {
@@ -46,6 +45,14 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
         .await
         .expect("deactivate");
     }
+}
+
+/// A row of the bad-token table: name, token, status, code.
+type TokenCase = (&'static str, String, u16, &'static str);
+
+/// A valid token for `acme`, and the table of bad tokens (name, token, status, code) made
+/// from it.
+fn bad_token_cases() -> (String, Vec<TokenCase>) {
     let secret = JWT_SECRET.as_bytes();
     let hs = json!({"alg": "HS256", "typ": "JWT"});
     let good = claims(json!("acme"));
@@ -54,7 +61,7 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
     let (payload, signature) = rest.split_once('.').expect("jwt");
 
     let tampered_payload = b64(&claims(json!("globex")));
-    let cases: Vec<(&str, String, u16, &str)> = vec![
+    let cases = vec![
         (
             "alg none",
             format!(
@@ -265,8 +272,13 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
             "tenant_unavailable",
         ),
     ];
+    (valid, cases)
+}
+
+/// Each bad token is refused with its status and code (401s with `WWW-Authenticate`).
+async fn assert_refused(app: &TestApp, cases: &[TokenCase]) {
     assert!(cases.len() >= 25);
-    for (name, token, status, code) in &cases {
+    for (name, token, status, code) in cases {
         let response = app
             .get("/tenant")
             .header("authorization", &format!("Bearer {token}"))
@@ -283,7 +295,10 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
             assert_eq!(response.headers["www-authenticate"], "Bearer", "{name}");
         }
     }
-    // Headers that are not a bearer token at all.
+}
+
+/// Authorization headers that are not a bearer token at all.
+async fn assert_non_bearer_headers_refused(app: &TestApp) {
     app.get("/tenant")
         .send()
         .await
@@ -298,6 +313,15 @@ async fn bad_tokens_are_refused_with_the_contract_codes() {
         .send()
         .await
         .assert_error(401, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_tokens_are_refused_with_the_contract_codes() {
+    let app = TestApp::new().await;
+    seed_acme_and_an_inactive_tenant(&app).await;
+    let (valid, cases) = bad_token_cases();
+    assert_refused(&app, &cases).await;
+    assert_non_bearer_headers_refused(&app).await;
     // And the control: the valid token works, with the scheme in any case.
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let ok = app
@@ -326,16 +350,8 @@ async fn unknown_and_inactive_tenants_answer_alike() {
         .await
         .expect("deactivate");
     }
-    let unknown = app
-        .get("/tenant")
-        .bearer(&app.tenant_token("nobody"))
-        .send()
-        .await;
-    let inactive = app
-        .get("/tenant")
-        .bearer(&app.tenant_token("sleepy"))
-        .send()
-        .await;
+    let unknown = app.tenant_info(&app.tenant_token("nobody")).await;
+    let inactive = app.tenant_info(&app.tenant_token("sleepy")).await;
     assert_eq!(unknown.status, inactive.status);
     assert_eq!(unknown.json(), inactive.json());
 }
@@ -350,11 +366,7 @@ async fn login_issues_tokens_with_the_contract_claims() {
         .await;
 
     // JSON body, email in another case.
-    let response = app
-        .post("/auth/token")
-        .json(&json!({"email": "alice@example.COM", "password": PASSWORD}))
-        .send()
-        .await;
+    let response = app.login("alice@example.COM", PASSWORD).await;
     response.assert_status(200);
     let body = response.json();
     assert_eq!(body["token_type"], "bearer");
@@ -378,7 +390,7 @@ async fn login_issues_tokens_with_the_contract_claims() {
     form.assert_status(200);
 
     // The token works on tenant routes and /auth/me.
-    let tenant = app.get("/tenant").bearer(&token).send().await;
+    let tenant = app.tenant_info(&token).await;
     tenant.assert_status(200);
     assert_eq!(
         tenant.json(),
@@ -400,16 +412,8 @@ async fn login_issues_tokens_with_the_contract_claims() {
 async fn wrong_password_and_unknown_email_are_indistinguishable() {
     let app = TestApp::new().await;
     app.create_user("bob@example.com", None, false).await;
-    let wrong = app
-        .post("/auth/token")
-        .json(&json!({"email": "bob@example.com", "password": "Pw-SEKRIT-wrong"}))
-        .send()
-        .await;
-    let unknown = app
-        .post("/auth/token")
-        .json(&json!({"email": "nobody@example.com", "password": "Pw-SEKRIT-wrong"}))
-        .send()
-        .await;
+    let wrong = app.login("bob@example.com", "Pw-SEKRIT-wrong").await;
+    let unknown = app.login("nobody@example.com", "Pw-SEKRIT-wrong").await;
     wrong.assert_error(401, "invalid_credentials");
     unknown.assert_error(401, "invalid_credentials");
     assert_eq!(wrong.json(), unknown.json());
@@ -421,16 +425,10 @@ async fn wrong_password_and_unknown_email_are_indistinguishable() {
     let mut unknown_times = Vec::new();
     for _ in 0..7 {
         let t = std::time::Instant::now();
-        app.post("/auth/token")
-            .json(&json!({"email": "bob@example.com", "password": "Pw-SEKRIT-no"}))
-            .send()
-            .await;
+        app.login("bob@example.com", "Pw-SEKRIT-no").await;
         wrong_times.push(t.elapsed());
         let t = std::time::Instant::now();
-        app.post("/auth/token")
-            .json(&json!({"email": "ghost@example.com", "password": "Pw-SEKRIT-no"}))
-            .send()
-            .await;
+        app.login("ghost@example.com", "Pw-SEKRIT-no").await;
         unknown_times.push(t.elapsed());
     }
     wrong_times.sort();
@@ -467,17 +465,11 @@ async fn repeated_failures_are_throttled_and_successes_are_not() {
         app.login_as("carol@example.com").await;
     }
     for _ in 0..3 {
-        app.post("/auth/token")
-            .json(&json!({"email": "carol@example.com", "password": "Pw-SEKRIT-bad"}))
-            .send()
+        app.login("carol@example.com", "Pw-SEKRIT-bad")
             .await
             .assert_error(401, "invalid_credentials");
     }
-    let limited = app
-        .post("/auth/token")
-        .json(&json!({"email": "carol@example.com", "password": "Pw-SEKRIT-bad"}))
-        .send()
-        .await;
+    let limited = app.login("carol@example.com", "Pw-SEKRIT-bad").await;
     limited.assert_error(429, "rate_limited");
     let retry_after: u64 = limited.headers["retry-after"]
         .to_str()
@@ -486,9 +478,7 @@ async fn repeated_failures_are_throttled_and_successes_are_not() {
         .expect("seconds");
     assert!(retry_after >= 1);
     // Even the right password waits now: the throttle answers before checking.
-    app.post("/auth/token")
-        .json(&json!({"email": "carol@example.com", "password": PASSWORD}))
-        .send()
+    app.login("carol@example.com", PASSWORD)
         .await
         .assert_error(429, "rate_limited");
 }
@@ -503,16 +493,10 @@ async fn tenant_claim_may_be_a_dotted_path() {
     let nested = app.token_with_claims(
         json!({"sub": "u", "exp": now() + 600, "app_metadata": {"tenant_id": "acme"}}),
     );
-    app.get("/tenant")
-        .bearer(&nested)
-        .send()
-        .await
-        .assert_status(200);
+    app.tenant_info(&nested).await.assert_status(200);
     let top_level =
         app.token_with_claims(json!({"sub": "u", "exp": now() + 600, "tenant_id": "acme"}));
-    app.get("/tenant")
-        .bearer(&top_level)
-        .send()
+    app.tenant_info(&top_level)
         .await
         .assert_error(403, "no_tenant");
 }
@@ -532,36 +516,24 @@ async fn issuer_and_audience_are_checked_when_configured() {
             JWT_SECRET.as_bytes(),
         )
     };
-    app.get("/tenant")
-        .bearer(&base("https://id.example.com", "tenantgate"))
-        .send()
+    app.tenant_info(&base("https://id.example.com", "tenantgate"))
         .await
         .assert_status(200);
-    app.get("/tenant")
-        .bearer(&base("https://evil.example.com", "tenantgate"))
-        .send()
+    app.tenant_info(&base("https://evil.example.com", "tenantgate"))
         .await
         .assert_error(401, "invalid_token");
-    app.get("/tenant")
-        .bearer(&base("https://id.example.com", "other"))
-        .send()
+    app.tenant_info(&base("https://id.example.com", "other"))
         .await
         .assert_error(401, "invalid_token");
     let no_iss = app.token_with_claims(
         json!({"sub": "u", "tenant_id": "acme", "exp": now() + 600, "aud": "tenantgate"}),
     );
-    app.get("/tenant")
-        .bearer(&no_iss)
-        .send()
+    app.tenant_info(&no_iss)
         .await
         .assert_error(401, "invalid_token");
     // Tokens the gateway issues carry both.
     app.create_user("dave@example.com", Some("acme"), false)
         .await;
     let issued = app.login_as("dave@example.com").await;
-    app.get("/tenant")
-        .bearer(&issued)
-        .send()
-        .await
-        .assert_status(200);
+    app.tenant_info(&issued).await.assert_status(200);
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::chat::{
     FakeLlm, FixedPassages, REPLY, REPLY_CHUNKS, Script, UPSTREAM_KEY, parse_sse, passage,
     post_json, router_with_retriever,
@@ -17,8 +17,7 @@ use crate::harness::chat::{
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await
@@ -338,8 +337,7 @@ async fn a_stream_that_goes_silent_ends_with_a_timeout_error_event() {
     // The gate is never opened: the upstream stalls before its last chunk.
     let fake = FakeLlm::start(Script::Gated(vec!["One".into(), " two".into()])).await;
     let app = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("UPSTREAM_TIMEOUT_SECONDS", "1")
         .build()
         .await;
@@ -415,8 +413,7 @@ async fn upstream_errors_are_502_and_never_show_the_key() {
 async fn a_slow_upstream_is_504() {
     let fake = FakeLlm::start(Script::Slow(Duration::from_secs(3))).await;
     let app = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("UPSTREAM_TIMEOUT_SECONDS", "1")
         .build()
         .await;

@@ -3,12 +3,9 @@
 //! edit its prompt, create and revoke an API key, see usage, read the audit log, and see a
 //! refused action's `detail`. Screenshots land in `target/screenshots/`.
 
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt;
 use serde_json::json;
 
-use crate::harness::browser::Browser;
+use crate::harness::browser::{Browser, in_browser};
 use crate::harness::{PASSWORD, TestApp};
 
 const FILES: &[(&str, &str)] = &[
@@ -182,17 +179,7 @@ async fn console_enabled_false_turns_it_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn console_flow_in_a_real_browser() {
     let mut app = TestApp::new().await;
-    let addr = app.spawn_server().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(flow(&app, &browser, &format!("http://{addr}")))
-        .catch_unwind()
-        .await;
-    browser.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    in_browser(&mut app, flow).await;
 }
 
 async fn flow(app: &TestApp, b: &Browser, base: &str) {
@@ -201,16 +188,8 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
 
     // A wrong password shows the API's own sentence.
     b.goto(&format!("{base}/console")).await;
-    b.fill("#login-form input[name=email]", "root@example.com")
-        .await;
-    b.fill("#login-form input[name=password]", "not-the-password")
-        .await;
-    b.click("#login-form button[type=submit]").await;
-    let refused = app
-        .post("/auth/token")
-        .json(&json!({"email": "root@example.com", "password": "not-the-password"}))
-        .send()
-        .await;
+    b.submit_login("root@example.com", "not-the-password").await;
+    let refused = app.login("root@example.com", "not-the-password").await;
     let detail = refused.json()["detail"]
         .as_str()
         .expect("detail")
@@ -350,7 +329,7 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     // Usage with real data: today's requests made through the gateway (metered and flushed as
     // a running server does), and earlier days as the usage table holds them.
     let history = usage_history(app, "acme").await;
-    let key = crate::documents::api_key_for(app, "acme").await;
+    let key = crate::harness::api_key_for(app, "acme").await;
     for query in ["anvils", "rockets", "ignition"] {
         app.post("/search")
             .api_key(&key)
@@ -430,10 +409,7 @@ async fn flow(app: &TestApp, b: &Browser, base: &str) {
     b.client.refresh().await.expect("reload");
     b.find("#login-form").await;
     assert!(!b.exists("#tenants-table").await);
-    b.fill("#login-form input[name=email]", "root@example.com")
-        .await;
-    b.fill("#login-form input[name=password]", PASSWORD).await;
-    b.click("#login-form button[type=submit]").await;
+    b.submit_login("root@example.com", PASSWORD).await;
     b.wait_text("#audit-table", "tenant.create").await;
 
     // Log out: back to the login form.
@@ -538,22 +514,16 @@ async fn docs_page_is_served_from_the_gateway_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn docs_page_renders_the_operations_in_a_real_browser() {
     let mut app = TestApp::new().await;
-    let addr = app.spawn_server().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(async {
-        browser.goto(&format!("http://{addr}/docs")).await;
-        let text = browser.wait_text("main", "POST /admin/tenants").await;
-        assert!(text.contains("GET /tenant"), "{text}");
-        browser.screenshot("docs").await;
-    })
-    .catch_unwind()
+    in_browser(
+        &mut app,
+        async |_app: &TestApp, browser: &Browser, base: &str| {
+            browser.goto(&format!("{base}/docs")).await;
+            let text = browser.wait_text("main", "POST /admin/tenants").await;
+            assert!(text.contains("GET /tenant"), "{text}");
+            browser.screenshot("docs").await;
+        },
+    )
     .await;
-    browser.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
 }
 
 /// DESIGN §10/§12 in a real browser: an org admin sees its organization's tenants only, a
@@ -563,30 +533,7 @@ async fn docs_page_renders_the_operations_in_a_real_browser() {
 #[tokio::test(flavor = "multi_thread")]
 async fn console_shows_each_role_what_it_may_do() {
     let mut app = TestApp::new().await;
-    let addr = app.spawn_server().await;
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let outcome = AssertUnwindSafe(roles_flow(&app, &browser, &format!("http://{addr}")))
-        .catch_unwind()
-        .await;
-    browser.close().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-async fn log_in(b: &Browser, base: &str, email: &str) {
-    b.goto(&format!("{base}/console")).await;
-    b.fill("#login-form input[name=email]", email).await;
-    b.fill("#login-form input[name=password]", PASSWORD).await;
-    b.click("#login-form button[type=submit]").await;
-    b.wait_text("#who", email).await;
-}
-
-async fn log_out(b: &Browser) {
-    b.click("#logout").await;
-    b.find("#login-form").await;
+    in_browser(&mut app, roles_flow).await;
 }
 
 /// The `data-nav` keys and labels of the navigation, in order.
@@ -618,7 +565,7 @@ async fn roles_flow(app: &TestApp, b: &Browser, base: &str) {
     };
 
     // The org admin of org-a: its tenants only, and may create one there.
-    log_in(b, base, "oa@a.example.com").await;
+    b.log_in(base, "oa@a.example.com").await;
     b.wait_text("#who", "org admin").await;
     b.wait_text("#tenants-table", "ta1").await;
     assert_eq!(
@@ -705,10 +652,10 @@ async fn roles_flow(app: &TestApp, b: &Browser, base: &str) {
     )
     .await;
     assert_eq!(usage_tenants, ["ta-doomed", "ta-new", "ta1"]);
-    log_out(b).await;
+    b.log_out().await;
 
     // The tenant admin of ta1: its tenant's page, name and prompt only, no tenant list.
-    log_in(b, base, "ta@a.example.com").await;
+    b.log_in(base, "ta@a.example.com").await;
     b.wait_text("#who", "tenant admin").await;
     b.wait_text(".page-head h1", "Tenant ta1").await;
     assert_eq!(
@@ -772,10 +719,10 @@ async fn roles_flow(app: &TestApp, b: &Browser, base: &str) {
     )
     .await;
     assert_eq!(shown, ["ta1"]);
-    log_out(b).await;
+    b.log_out().await;
 
     // A member: no administration at all, and nothing in the navigation.
-    log_in(b, base, "m@a.example.com").await;
+    b.log_in(base, "m@a.example.com").await;
     b.wait_text("#main", "No administration rights").await;
     assert!(nav_of(b).await.is_empty());
     assert!(!b.exists("#tenants-table").await);

@@ -4,14 +4,13 @@
 
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
-use crate::harness::chat::{FakeLlm, REPLY, Script, UPSTREAM_KEY, parse_sse};
+use crate::harness::api_key_for;
+use crate::harness::chat::{FakeLlm, REPLY, Script, parse_sse};
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .env("CHAT_HISTORY_MESSAGES", "3")
         .build()

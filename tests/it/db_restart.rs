@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 
 struct Cluster {
     bin: PathBuf,

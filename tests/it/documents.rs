@@ -1,32 +1,10 @@
 //! Documents: ingestion, listing and deletion per tenant; who may write; body limits.
 
-use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{TestApp, now};
-
-/// A tenant API key, inserted directly (as `tenantgate api-keys create` would).
-pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
-    use secrecy::ExposeSecret;
-    let generated = app.state.api_keys.generate();
-    let mut conn = app.conn().await;
-    diesel::insert_into(tenantgate::store::schema::api_keys::table)
-        .values(tenantgate::store::models::api_key::NewApiKey {
-            id: Uuid::new_v4(),
-            tenant_id: tenant_id.to_owned(),
-            name: "tests".to_owned(),
-            prefix: generated.prefix.clone(),
-            key_hash: generated.hash.clone(),
-            expires_at: None,
-            requests_per_minute: None,
-            scopes: tenantgate::identity::scopes::ScopeSet::ALL.names(),
-        })
-        .execute(&mut conn)
-        .await
-        .expect("insert api key");
-    generated.plaintext.expose_secret().to_owned()
-}
+use crate::harness::api_key_for;
+use crate::harness::{TestApp, cli, now};
 
 /// A token of an active superuser that also names `tenant_id` (superusers may write documents).
 pub async fn superuser_token_for(app: &TestApp, tenant_id: &str) -> String {
@@ -66,8 +44,7 @@ fn ids_of(list: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn create_list_replace_delete() {
     let app = TestApp::new().await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     let long = "Anvils are heavy. Rockets are fast. ".repeat(100);
     let created = ingest(
         &app,
@@ -262,8 +239,7 @@ async fn writing_needs_an_api_key_or_a_superuser() {
         .assert_status(204);
 
     // A key of another tenant writes to its own tenant, never to acme.
-    app.seed_tenant("globex", None).await;
-    let globex = api_key_for(&app, "globex").await;
+    let globex = app.tenant_with_key("globex").await;
     app.post("/documents")
         .api_key(&globex)
         .json(&doc)
@@ -284,8 +260,7 @@ async fn writing_needs_an_api_key_or_a_superuser() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_documents_are_422_with_fields() {
     let app = TestApp::new().await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     let empty = app
         .post("/documents")
         .api_key(&key)
@@ -331,8 +306,7 @@ async fn oversized_ingestion_is_413() {
         .env("MAX_BODY_BYTES", "4096")
         .build()
         .await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     let big = json!({"documents": [{"text": "word ".repeat(2000)}]});
     app.post("/documents")
         .api_key(&key)
@@ -372,16 +346,11 @@ async fn the_ingest_command_stores_files_and_folders() {
     )
     .expect("write");
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-            .args(["ingest", "--tenant", "acme", "docs", "single.txt"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &app.db.url)
-            .env("SECRET_KEY", crate::harness::SECRET_KEY)
-            .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
-            .current_dir(dir.path())
-            .output()
-            .expect("run ingest")
+        cli::run_in(
+            &app.db.url,
+            dir.path(),
+            &["ingest", "--tenant", "acme", "docs", "single.txt"],
+        )
     };
     let output = run();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -433,15 +402,11 @@ async fn the_ingest_command_stores_files_and_folders() {
         .json();
     assert_eq!(found["matches"][0]["id"], "guide.md");
 
-    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .args(["ingest", "--tenant", "nobody", "single.txt"])
-        .env_clear()
-        .env("DATABASE_URL", &app.db.url)
-        .env("SECRET_KEY", crate::harness::SECRET_KEY)
-        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
-        .current_dir(dir.path())
-        .output()
-        .expect("run ingest");
+    let unknown = cli::run_in(
+        &app.db.url,
+        dir.path(),
+        &["ingest", "--tenant", "nobody", "single.txt"],
+    );
     assert_eq!(unknown.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&unknown.stderr).contains("tenant nobody"),
@@ -555,15 +520,11 @@ async fn html_and_pdf_files_are_ingested_by_the_cli_and_found() {
     )
     .expect("copy fixture");
     std::fs::write(dir.path().join("docs/scan.pdf"), b"%PDF-1.4 not really").expect("write");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .args(["ingest", "--tenant", "acme", "docs"])
-        .env_clear()
-        .env("DATABASE_URL", &app.db.url)
-        .env("SECRET_KEY", crate::harness::SECRET_KEY)
-        .env("JWT_SECRET_KEY", crate::harness::JWT_SECRET)
-        .current_dir(dir.path())
-        .output()
-        .expect("run ingest");
+    let output = cli::run_in(
+        &app.db.url,
+        dir.path(),
+        &["ingest", "--tenant", "acme", "docs"],
+    );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),

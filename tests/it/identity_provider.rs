@@ -1,14 +1,10 @@
 //! Tokens from an identity provider: ES256 with a PEM public key, or with keys from a JWKS URL
 //! (cached; fetched again on an unknown `kid`, at most once per few seconds).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use axum::Json;
-use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use crate::harness::upstream::Jwks;
 use crate::harness::{JWT_SECRET, TestApp, mint, now};
 
 /// A test-only P-256 key pair (generated for these tests; protects nothing).
@@ -33,6 +29,11 @@ fn es256(kid: Option<&str>, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &key).expect("sign")
 }
 
+/// The provider's key set: the test key pair's public half as kid `k1`.
+fn ec_keys() -> Value {
+    json!([{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k1", "alg": "ES256", "use": "sig"}])
+}
+
 fn claims() -> Value {
     json!({"sub": "idp-user", "tenant_id": "acme", "exp": now() + 600})
 }
@@ -52,41 +53,22 @@ async fn es256_with_a_pem_public_key() {
         .assert_status(200);
     // An HS256 token signed with what an attacker might guess is the "secret" (the public key).
     let forged = mint(&claims(), Algorithm::HS256, EC_PUBLIC.as_bytes());
-    app.get("/tenant")
-        .bearer(&forged)
-        .send()
+    app.tenant_info(&forged)
         .await
         .assert_error(401, "invalid_token");
     let hs = mint(&claims(), Algorithm::HS256, JWT_SECRET.as_bytes());
-    app.get("/tenant")
-        .bearer(&hs)
-        .send()
+    app.tenant_info(&hs)
         .await
         .assert_error(401, "invalid_token");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_seconds() {
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let counter = fetches.clone();
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k1", "alg": "ES256", "use": "sig"}]});
-    let server = axum::Router::new().route(
-        "/jwks.json",
-        get(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let body = jwks.clone();
-            async move { Json(body) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, server).await });
+    let jwks = Jwks::start(ec_keys()).await;
 
     let app = TestApp::builder()
         .env("ALGORITHM", "ES256")
-        .env("JWKS_URL", &format!("http://{addr}/jwks.json"))
+        .env("JWKS_URL", &jwks.url)
         .build()
         .await;
     app.seed_tenant("acme", None).await;
@@ -95,18 +77,14 @@ async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_s
         .send()
         .await
         .assert_status(200);
-    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(jwks.fetches(), 1);
     // Another token with the same kid: no fetch.
     let other = es256(
         Some("k1"),
         &json!({"sub": "other", "tenant_id": "acme", "exp": now() + 700}),
     );
-    app.get("/tenant")
-        .bearer(&other)
-        .send()
-        .await
-        .assert_status(200);
-    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    app.tenant_info(&other).await.assert_status(200);
+    assert_eq!(jwks.fetches(), 1);
     // Unknown kids: refused; the set is fetched again, but not for every such token.
     for i in 0..5 {
         app.get("/tenant")
@@ -116,7 +94,7 @@ async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_s
             .assert_error(401, "invalid_token");
     }
     assert_eq!(
-        fetches.load(Ordering::SeqCst),
+        jwks.fetches(),
         1,
         "refetch is rate-limited (first fetch was just now)"
     );
@@ -130,29 +108,17 @@ async fn jwks_keys_are_cached_and_refetched_for_unknown_kids_at_most_every_few_s
             .await
             .assert_error(401, "invalid_token");
     }
-    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(jwks.fetches(), 2);
 }
 
 /// `ALGORITHM=RS256,ES256` with a JWKS: a list spanning key families still verifies each token
 /// with its own (allowed) algorithm, and an algorithm outside the list is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_algorithm_list_may_span_key_families_with_a_jwks() {
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": EC_X, "y": EC_Y, "kid": "k1", "alg": "ES256", "use": "sig"}]});
-    let server = axum::Router::new().route(
-        "/jwks.json",
-        get(move || {
-            let body = jwks.clone();
-            async move { Json(body) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, server).await });
+    let jwks = Jwks::start(ec_keys()).await;
     let app = TestApp::builder()
         .env("ALGORITHM", "RS256,ES256")
-        .env("JWKS_URL", &format!("http://{addr}/jwks.json"))
+        .env("JWKS_URL", &jwks.url)
         .build()
         .await;
     app.seed_tenant("acme", None).await;
@@ -162,9 +128,7 @@ async fn an_algorithm_list_may_span_key_families_with_a_jwks() {
         .await
         .assert_status(200);
     let hs = mint(&claims(), Algorithm::HS256, JWT_SECRET.as_bytes());
-    app.get("/tenant")
-        .bearer(&hs)
-        .send()
+    app.tenant_info(&hs)
         .await
         .assert_error(401, "invalid_token");
 }

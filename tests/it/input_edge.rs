@@ -4,8 +4,8 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_labels_come_from_fixed_sets() {
@@ -70,17 +70,36 @@ fn case(
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn nul_characters_are_refused_at_the_edge() {
-    let app = TestApp::new().await;
+/// A text with a NUL character in it.
+const NUL: &str = "bad\u{0}value";
+
+/// Who sends the NUL cases: an admin, a tenant user's token and API key, and a user row.
+struct Callers {
+    admin: String,
+    tenant: String,
+    key: String,
+    user: uuid::Uuid,
+}
+
+async fn callers(app: &TestApp) -> Callers {
     let admin = app.superuser_token().await;
     app.create_tenant(&admin, "acme", json!({})).await;
     let tenant = app.tenant_token("acme");
-    let key = api_key_for(&app, "acme").await;
+    let key = api_key_for(app, "acme").await;
     let user = app
         .create_user("nul-user@example.com", Some("acme"), false)
         .await;
-    let nul = "bad\u{0}value";
+    Callers {
+        admin,
+        tenant,
+        key,
+        user,
+    }
+}
+
+/// Every place a NUL can reach, with the status it must get.
+fn nul_cases(user: uuid::Uuid) -> Vec<NulCase> {
+    let nul = NUL;
     let doc = |field: &str| {
         let mut d = json!({"id": "d1", "text": "some text"});
         d[field] = if field == "metadata" {
@@ -91,7 +110,7 @@ async fn nul_characters_are_refused_at_the_edge() {
         Some(json!({"documents": [d]}))
     };
     use Auth::*;
-    let cases = [
+    vec![
         case(
             "login email",
             Method::POST,
@@ -317,15 +336,23 @@ async fn nul_characters_are_refused_at_the_edge() {
             Option::None,
             Tenant,
         ),
-    ];
+    ]
+}
+
+/// Sends each case as its caller; returns a line for each that did not get its status and code.
+async fn failures_of(app: &TestApp, callers: &Callers, cases: &[NulCase]) -> Vec<String> {
+    let Callers {
+        admin, tenant, key, ..
+    } = callers;
+    use Auth::*;
     let mut failures = Vec::new();
-    for case in &cases {
+    for case in cases {
         let mut request = app.request(case.method.clone(), &case.path);
         request = match case.auth {
             None => request,
-            Admin => request.bearer(&admin),
-            Tenant => request.bearer(&tenant),
-            ApiKey => request.api_key(&key),
+            Admin => request.bearer(admin),
+            Tenant => request.bearer(tenant),
+            ApiKey => request.api_key(key),
         };
         if let Some(body) = &case.body {
             request = request.json(body);
@@ -350,6 +377,17 @@ async fn nul_characters_are_refused_at_the_edge() {
             ));
         }
     }
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_characters_are_refused_at_the_edge() {
+    let app = TestApp::new().await;
+    let callers = callers(&app).await;
+    let Callers { tenant, key, .. } = &callers;
+    let nul = NUL;
+    let cases = nul_cases(callers.user);
+    let failures = failures_of(&app, &callers, &cases).await;
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
@@ -360,7 +398,7 @@ async fn nul_characters_are_refused_at_the_edge() {
     // The 422s name the field.
     let named = app
         .post("/documents")
-        .api_key(&key)
+        .api_key(key)
         .json(&json!({"documents": [{"text": "t", "metadata": {"note": nul}}]}))
         .send()
         .await;
@@ -371,7 +409,7 @@ async fn nul_characters_are_refused_at_the_edge() {
     // An escaped backslash followed by "u0000" is text, not a NUL.
     let text = app
         .post("/search")
-        .bearer(&tenant)
+        .bearer(tenant)
         .json(&json!({"query": "\\u0000 literal"}))
         .send()
         .await;

@@ -127,12 +127,7 @@ async fn api_keys_survive_the_readme_rotation_steps() {
             .send()
             .await
             .assert_status(200);
-        after
-            .get("/tenant")
-            .bearer(key)
-            .send()
-            .await
-            .assert_status(200);
+        after.tenant_info(key).await.assert_status(200);
     }
     after
         .get("/tenant")

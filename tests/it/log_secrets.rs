@@ -15,7 +15,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
+use crate::harness::api_key_for;
+use crate::harness::upstream::Served;
 use crate::harness::{TestApp, logs};
 
 const ECHOED_OPENAI_KEY: &str = "sk-test-upstream-echoed-Hq83nd";
@@ -100,13 +101,7 @@ fn no_filter_brings_the_parameter_lines_back() {
 struct EchoStandIn {
     url: String,
     embeddings_ok: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for EchoStandIn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: Served,
 }
 
 fn echo_of(headers: &HeaderMap) -> String {
@@ -158,17 +153,11 @@ impl EchoStandIn {
                 }
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Served::start(app).await;
         Self {
-            url,
+            url: server.url.clone(),
             embeddings_ok,
-            task,
+            _server: server,
         }
     }
 }
@@ -242,8 +231,7 @@ async fn keys_echoed_by_the_llm_stay_out_of_logs_and_answers_streamed_or_not() {
     let log = logs::capture();
     let echo = EchoStandIn::start().await;
     let app = echo_app(&echo).await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
 
     // Refused before any answer: a 502 whose detail quotes the upstream, redacted.
     for path in ["/chat", "/v1/chat/completions"] {

@@ -8,8 +8,9 @@
 use serde_json::json;
 
 use crate::harness::TestApp;
-use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
-use crate::pinecone::{Mode, setup};
+use crate::harness::chat::{FakeLlm, Script};
+use crate::harness::upstream::pinecone::Mode;
+use crate::pinecone::setup;
 
 /// The value of one series (`name{labels}` exactly as rendered), 0 when absent.
 fn series(text: &str, series: &str) -> f64 {
@@ -29,8 +30,7 @@ async fn scrape(app: &TestApp) -> String {
 async fn metrics_count_the_tenant_cache_the_pool_refusals_and_llm_calls() {
     let fake = FakeLlm::start(Script::Reply).await;
     let app = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await;
@@ -149,8 +149,7 @@ async fn metrics_count_embeddings_and_pinecone_calls_and_errors() {
 async fn gateway_overhead_leaves_out_the_upstream_wait() {
     let fake = FakeLlm::start(Script::Slow(std::time::Duration::from_millis(300))).await;
     let app = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await;

@@ -9,16 +9,15 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::chat::{
     FakeLlm, FixedPassages, REPLY, Script, UPSTREAM_KEY, passage, post_json, router_with_retriever,
 };
 
 async fn app_with(fake: &FakeLlm, extra: &[(&str, &str)]) -> TestApp {
     let mut builder = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini");
     for (k, v) in extra {
         builder = builder.env(k, v);

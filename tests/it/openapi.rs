@@ -1,6 +1,7 @@
-//! `/openapi.json` against the router: `router::ROUTES` is checked against the router itself
-//! (every path literal in `src/http/router.rs` is listed, every listed route answers, no unlisted
-//! method does) and against the document (both ways); the document's references resolve and
+//! `/openapi.json` against the router: `router::ROUTES` (read from the declaration both are
+//! made from) is checked against the router itself (every path a handler's `#[utoipa::path]`
+//! names is listed, every listed route answers, no unlisted method does) and against the
+//! document (both ways); the document's references resolve and
 //! it passes openapi-spec-validator (with the Python of `TENANTGATE_TEST_PYTHON`, which CI's
 //! `.ci/run` provides; without it that one test says so and passes).
 
@@ -217,24 +218,34 @@ async fn every_reference_resolves() {
     assert!(doc["components"]["schemas"]["ApiKeyView"]["properties"]["key"].is_null());
 }
 
-/// `ROUTES` is the router's own list: every path the router source names is listed, every
-/// listed route is served (not the fallback, not 405), and every other method on a listed
-/// path is 405, so no method of a listed path can be missing from the list.
+/// `ROUTES` is the router's own list: every path a handler's annotation names is listed (no
+/// annotated handler was left out of `router::api()`), every listed route is served (not the
+/// fallback, not 405), and every other method on a listed path is 405, so no method of a listed
+/// path can be missing from the list.
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_list_matches_the_router() {
-    let source = include_str!("../../src/http/router.rs");
-    let pattern = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).expect("regex");
+    let pattern =
+        regex::Regex::new(r#"#\[utoipa::path\([^"]*path\s*=\s*"([^"]+)""#).expect("regex");
     let listed_paths: BTreeSet<&str> = ROUTES.iter().map(|(_, p)| *p).collect();
     let mut seen = 0;
-    for capture in pattern.captures_iter(source) {
-        seen += 1;
-        // A catch-all segment (`{*id}`) is `{id}` in OpenAPI terms.
-        let path = capture[1].replace("{*", "{");
-        let path = path.as_str();
-        assert!(
-            listed_paths.contains(path),
-            "src/http/router.rs routes {path}, which router::ROUTES does not list"
-        );
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    for entry in walkdir::WalkDir::new(src) {
+        let entry = entry.expect("src entry");
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(entry.path()).expect("source");
+        for capture in pattern.captures_iter(&source) {
+            seen += 1;
+            // A catch-all segment (`{*id}`) is `{id}` in OpenAPI terms.
+            let path = capture[1].replace("{*", "{");
+            let path = path.as_str();
+            assert!(
+                listed_paths.contains(path),
+                "{} annotates {path}, which router::ROUTES does not list",
+                entry.path().display()
+            );
+        }
     }
     assert!(seen >= 10, "the scan found only {seen} routes");
 

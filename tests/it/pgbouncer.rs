@@ -9,8 +9,8 @@ use diesel_async::RunQueryDsl;
 use serde_json::json;
 use tenantgate::config::PoolMode;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::pgbouncer::PgBouncer;
 
 /// Ends every server connection PgBouncer holds to `database`, as a failover or

@@ -13,8 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 
-use crate::documents::api_key_for;
-use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+use crate::harness::chat::{FakeLlm, Script};
 use crate::harness::{TestApp, TestResponse};
 
 fn cases() -> u32 {
@@ -46,13 +45,11 @@ impl World {
         let (app, llm, key, admin, user) = runtime.block_on(async {
             let llm = FakeLlm::start(Script::Reply).await;
             let app = TestApp::builder()
-                .env("OPENAI_BASE_URL", &llm.base_url)
-                .env("OPENAI_API_KEY", UPSTREAM_KEY)
+                .openai(&llm)
                 .env("TENANT_REQUESTS_PER_MINUTE", "1000000")
                 .build()
                 .await;
-            app.seed_tenant("acme", None).await;
-            let key = api_key_for(&app, "acme").await;
+            let key = app.tenant_with_key("acme").await;
             app.post("/documents")
                 .api_key(&key)
                 .json(&json!({"documents": [{"id": "d", "text": "rockets and anvils"}]}))

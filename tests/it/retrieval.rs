@@ -6,8 +6,9 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::documents::{api_key_for, ingest};
+use crate::documents::ingest;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use tenantgate::rag::retrieval::store::scope_to_tenant;
 
 fn match_ids(body: &Value) -> Vec<String> {
@@ -206,8 +207,7 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn results_are_ranked_and_limited() {
     let app = TestApp::new().await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     ingest(
         &app,
         &key,

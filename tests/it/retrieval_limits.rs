@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_chat_messages_are_clipped_before_full_text_search() {
     let app = TestApp::new().await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     app.post("/documents")
         .api_key(&key)
         .json(&json!({"documents": [{"id": "w", "text": "w1 w2 w3 and other words"}]}))
@@ -76,8 +75,7 @@ async fn retrieval_queries_have_a_statement_timeout() {
         .env("RETRIEVAL_STATEMENT_TIMEOUT_MS", "300")
         .build()
         .await;
-    app.seed_tenant("slow", None).await;
-    let key = api_key_for(&app, "slow").await;
+    let key = app.tenant_with_key("slow").await;
     ingest_one(&app, &key).await;
     make_searches_slow(&app, "slow", 5.0).await;
     let started = Instant::now();
@@ -172,16 +170,11 @@ async fn search_with_key(router: &axum::Router, key: &str) -> axum::http::Status
 /// and no log line holds more than a clip of the message.
 #[tokio::test]
 async fn huge_repetitive_messages_never_fail_any_search_route_nor_flood_the_log() {
-    use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+    use crate::harness::chat::{FakeLlm, Script};
     let log = crate::harness::logs::capture();
     let llm = FakeLlm::start(Script::Reply).await;
-    let app = TestApp::builder()
-        .env("OPENAI_BASE_URL", &llm.base_url)
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .build()
-        .await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let app = TestApp::builder().openai(&llm).build().await;
+    let key = app.tenant_with_key("acme").await;
     ingest_one(&app, &key).await;
     for message in ["w1 ".repeat(20_000), "w1 ".repeat(633_000)] {
         let bodies = [

@@ -8,8 +8,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::documents::api_key_for;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 use crate::harness::chat::{FakeLlm, REPLY, Script, UPSTREAM_KEY};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,8 +22,7 @@ async fn the_openai_python_sdk_talks_to_the_gateway() {
     };
     let fake = FakeLlm::start(Script::Reply).await;
     let mut app = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await;

@@ -5,8 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::documents::{api_key_for, ingest};
+use crate::documents::ingest;
 use crate::harness::TestApp;
+use crate::harness::api_key_for;
 
 fn ids(body: &Value) -> Vec<String> {
     body["matches"]
@@ -39,8 +40,7 @@ fn corpus() -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_words_and_unfinished_words_find_passages() {
     let app = TestApp::new().await;
-    app.seed_tenant("acme", None).await;
-    let key = api_key_for(&app, "acme").await;
+    let key = app.tenant_with_key("acme").await;
     ingest(&app, &key, corpus()).await;
     let token = app.tenant_token("acme");
 

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::chat::{FakeLlm, Script, UPSTREAM_KEY};
+use crate::harness::chat::{FakeLlm, Script};
 use crate::harness::{JWT_SECRET, SECRET_KEY, TestApp, cli};
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(fake)
         .env("CHAT_MODEL", "gpt-test-mini")
         .build()
         .await
@@ -180,8 +179,7 @@ async fn a_tenant_over_budget_gets_quota_exceeded_on_chat_and_200_on_search() {
 
     // Another replica on the same database learns of it within a few seconds.
     let other = TestApp::builder()
-        .env("OPENAI_API_KEY", UPSTREAM_KEY)
-        .env("OPENAI_BASE_URL", &fake.base_url)
+        .openai(&fake)
         .database_url(&app.db.url)
         .build()
         .await;

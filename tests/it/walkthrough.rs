@@ -12,8 +12,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tenantgate::http::router::ROUTES;
 
+use crate::harness::upstream::Served;
+use crate::harness::upstream::pinecone::StandIn;
 use crate::harness::{PASSWORD, TestApp, cli};
-use crate::pinecone::StandIn;
 
 /// The tenant body of the walkthrough, exactly (no index name, no host, no retriever).
 fn walkthrough_body() -> Value {
@@ -45,7 +46,7 @@ fn concrete(template: &str) -> String {
 async fn every_route_answers_the_same_with_a_trailing_slash() {
     let app = TestApp::new().await;
     let admin = app.superuser_token().await;
-    for (method, template) in ROUTES {
+    for (method, template) in ROUTES.iter() {
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let path = concrete(template);
         for token in [None, Some(admin.as_str())] {
@@ -200,7 +201,7 @@ async fn tenant_updates_refuse_unknown_fields_and_another_id() {
 
 /// A stand-in for OpenAI's `/embeddings` and `/chat/completions`: every text embeds to the
 /// same vector (so every stored passage matches), every chat answers one sentence.
-async fn openai_stand_in(chat_calls: Arc<AtomicUsize>) -> (String, tokio::task::JoinHandle<()>) {
+async fn openai_stand_in(chat_calls: Arc<AtomicUsize>) -> Served {
     let app = Router::new()
         .route(
             "/v1/embeddings",
@@ -234,14 +235,7 @@ async fn openai_stand_in(chat_calls: Arc<AtomicUsize>) -> (String, tokio::task::
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, task)
+    Served::start(app).await
 }
 
 /// The walkthrough, step by step, over real HTTP as curl would send it.
@@ -249,9 +243,9 @@ async fn openai_stand_in(chat_calls: Arc<AtomicUsize>) -> (String, tokio::task::
 async fn the_deployers_walkthrough_runs_as_written() {
     let pinecone = StandIn::pinecone().await;
     let chat_calls = Arc::new(AtomicUsize::new(0));
-    let (openai_url, _openai) = openai_stand_in(chat_calls.clone()).await;
+    let openai = openai_stand_in(chat_calls.clone()).await;
     let mut app = TestApp::builder()
-        .env("OPENAI_BASE_URL", &openai_url)
+        .env("OPENAI_BASE_URL", &format!("{}/v1", openai.url))
         .env("OPENAI_API_KEY", "sk-test-walkthrough-upstream")
         .env("PINECONE_API_URL", &pinecone.url)
         .env("PINECONE_INDEX_NAME", "walkthrough-index")

@@ -224,7 +224,7 @@ pub async fn list(
     Ok(Json(DocumentList { documents }))
 }
 
-#[utoipa::path(delete, path = "/documents/{id}", tag = "documents", security(("bearer" = []), ("api_key" = [])),
+#[utoipa::path(delete, path = "/documents/{*id}", tag = "documents", security(("bearer" = []), ("api_key" = [])),
     params(("id" = String, Path, description = "the document id")),
     responses(
         (status = 204, description = "deleted"),

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
 use serde_json::{Value, json};
+
+use super::{PASSWORD, TestApp};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -212,9 +215,49 @@ impl Browser {
         path
     }
 
+    /// Fills the console's login form with these credentials and submits it (no waiting).
+    pub async fn submit_login(&self, email: &str, password: &str) {
+        self.fill("#login-form input[name=email]", email).await;
+        self.fill("#login-form input[name=password]", password)
+            .await;
+        self.click("#login-form button[type=submit]").await;
+    }
+
+    /// Opens the console at `base` and logs in as `email` (the test password); waits until the
+    /// page names the user.
+    pub async fn log_in(&self, base: &str, email: &str) {
+        self.goto(&format!("{base}/console")).await;
+        self.submit_login(email, PASSWORD).await;
+        self.wait_text("#who", email).await;
+    }
+
+    /// Logs out of the console; waits for the login form.
+    pub async fn log_out(&self) {
+        self.click("#logout").await;
+        self.find("#login-form").await;
+    }
+
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
+    }
+}
+
+/// Serves `app` over TCP and runs `flow` with a browser and the server's base URL
+/// (`http://127.0.0.1:<port>`); the browser is closed whether `flow` passes or panics. Without
+/// a browser installed (outside CI) it returns without running `flow`, as `Browser::start` says.
+pub async fn in_browser(app: &mut TestApp, flow: impl AsyncFnOnce(&TestApp, &Browser, &str)) {
+    let addr = app.spawn_server().await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let base = format!("http://{addr}");
+    let outcome = std::panic::AssertUnwindSafe(flow(app, &browser, &base))
+        .catch_unwind()
+        .await;
+    browser.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }

@@ -18,14 +18,8 @@ pub fn run_with_env(
     args: &[&str],
     stdin: &str,
 ) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("SECRET_KEY", SECRET_KEY)
-        .env("JWT_SECRET_KEY", JWT_SECRET)
+    let mut child = command(database_url, &std::env::temp_dir())
         .envs(env.iter().copied())
-        .current_dir(std::env::temp_dir())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -39,6 +33,26 @@ pub fn run_with_env(
         .write_all(stdin.as_bytes())
         .expect("write stdin");
     child.wait_with_output().expect("wait for tenantgate")
+}
+
+/// Like `run`, in the folder `dir` (relative paths in `args` are read from there), with no input.
+pub fn run_in(database_url: &str, dir: &std::path::Path, args: &[&str]) -> Output {
+    command(database_url, dir)
+        .args(args)
+        .output()
+        .expect("run tenantgate")
+}
+
+fn command(database_url: &str, dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenantgate"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("SECRET_KEY", SECRET_KEY)
+        .env("JWT_SECRET_KEY", JWT_SECRET)
+        .current_dir(dir);
+    command
 }
 
 /// Like `run`, and asserts success; returns standard output.

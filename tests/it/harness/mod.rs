@@ -10,6 +10,7 @@ pub mod db;
 pub mod logs;
 pub mod outage;
 pub mod pgbouncer;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -47,6 +48,12 @@ impl TestAppBuilder {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.insert(key.to_owned(), value.to_owned());
         self
+    }
+
+    /// Points the gateway's chat client at `llm` with the test upstream key.
+    pub fn openai(self, llm: &upstream::FakeLlm) -> Self {
+        self.env("OPENAI_API_KEY", chat::UPSTREAM_KEY)
+            .env("OPENAI_BASE_URL", &llm.base_url)
     }
 
     /// Shares an existing database (e.g. two gateways on one database).
@@ -289,12 +296,21 @@ impl TestApp {
         .id
     }
 
-    pub async fn login_as(&self, email: &str) -> String {
-        let response = self
-            .post("/auth/token")
-            .json(&json!({"email": email, "password": PASSWORD}))
+    /// `POST /auth/token` with these credentials, whatever it answers.
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.post("/auth/token")
+            .json(&json!({"email": email, "password": password}))
             .send()
-            .await;
+            .await
+    }
+
+    /// `GET /tenant` with this bearer token, whatever it answers.
+    pub async fn tenant_info(&self, token: &str) -> TestResponse {
+        self.get("/tenant").bearer(token).send().await
+    }
+
+    pub async fn login_as(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
         response.assert_status(200);
         response.json()["access_token"]
             .as_str()
@@ -345,6 +361,12 @@ impl TestApp {
         .expect("seed tenant");
     }
 
+    /// A tenant seeded in the database and an API key for it (every scope): returns the key.
+    pub async fn tenant_with_key(&self, id: &str) -> String {
+        self.seed_tenant(id, None).await;
+        api_key_for(self, id).await
+    }
+
     /// A token as an identity provider would mint it, with the test secret.
     pub fn token_with_claims(&self, claims: Value) -> String {
         mint(
@@ -362,6 +384,29 @@ impl TestApp {
             "exp": now() + 600,
         }))
     }
+}
+
+/// A tenant API key, inserted directly (as `tenantgate api-keys create` would).
+pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
+    use diesel_async::RunQueryDsl;
+    use secrecy::ExposeSecret;
+    let generated = app.state.api_keys.generate();
+    let mut conn = app.conn().await;
+    diesel::insert_into(tenantgate::store::schema::api_keys::table)
+        .values(tenantgate::store::models::api_key::NewApiKey {
+            id: uuid::Uuid::new_v4(),
+            tenant_id: tenant_id.to_owned(),
+            name: "tests".to_owned(),
+            prefix: generated.prefix.clone(),
+            key_hash: generated.hash.clone(),
+            expires_at: None,
+            requests_per_minute: None,
+            scopes: tenantgate::identity::scopes::ScopeSet::ALL.names(),
+        })
+        .execute(&mut conn)
+        .await
+        .expect("insert api key");
+    generated.plaintext.expose_secret().to_owned()
 }
 
 pub fn now() -> u64 {
