@@ -34,11 +34,8 @@ pub struct ApiDoc;
 
 /// The document: `ApiDoc` (info, shared schemas, tags) with the paths of the router's groups
 /// (`crate::http::router`, where every route is declared), then what every operation shares.
-///
-/// Two schemas are named `Role` (a chat message's, `routes::chat::Role`, and a user's,
-/// `authz::Role`), and a document holds one: the first merged wins, and the tenant group goes
-/// first so the document says what it always has (a message's role). Renaming one would
-/// change the document; see the report of issue 8.
+/// A chat message's role is the schema `MessageRole`, a user's `Role`: under one name the
+/// first merged would win and users' roles would read `user | assistant | system`.
 pub fn document(public: OpenApi, tenant: OpenApi, admin: OpenApi) -> OpenApi {
     let mut openapi = ApiDoc::openapi();
     for part in [tenant, public, admin] {

@@ -300,3 +300,30 @@ async fn document_uploads_are_described() {
         "{fields}"
     );
 }
+
+/// A user's role and a chat message's role are two schemas: under one name, the document once
+/// described users' roles as `user | assistant | system`.
+#[tokio::test(flavor = "multi_thread")]
+async fn user_roles_and_message_roles_are_separate_schemas() {
+    let app = TestApp::new().await;
+    let doc = app.get("/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    let values = |name: &str| -> Vec<String> {
+        schemas[name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("schema {name} is an enum: {}", schemas[name]))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        values("Role").contains(&"org_admin".to_owned()),
+        "{}",
+        schemas["Role"]
+    );
+    assert!(
+        values("MessageRole").contains(&"assistant".to_owned()),
+        "{}",
+        schemas["MessageRole"]
+    );
+}

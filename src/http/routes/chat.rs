@@ -34,9 +34,10 @@ use crate::rag::prompt::{DEFAULT_TOP_K, MAX_TOP_K, clip_query, system_message};
 use crate::rag::retrieval::Passage;
 use crate::services::conversations::{self as conversations, Answer as StoredAnswer, Scope};
 
-/// Who wrote a message of the history.
+/// Who wrote a message of the history (`MessageRole` in OpenAPI: `Role` is a user's role).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = MessageRole)]
 pub enum Role {
     User,
     Assistant,
