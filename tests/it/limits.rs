@@ -261,26 +261,15 @@ fn fallbacks() -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_gateways_on_one_redis_share_the_login_throttle() {
     let prefix = prefix();
-    let one = TestApp::builder()
-        .env("REDIS_URL", REDIS)
-        .env("REDIS_KEY_PREFIX", &prefix)
-        .env("LOGIN_MAX_FAILURES", "3")
-        .build()
-        .await;
-    let two = TestApp::builder()
-        .env("REDIS_URL", REDIS)
-        .env("REDIS_KEY_PREFIX", &prefix)
-        .env("LOGIN_MAX_FAILURES", "3")
-        .database_url(&one.db.url)
-        .build()
-        .await;
-    let three = TestApp::builder()
-        .env("REDIS_URL", REDIS)
-        .env("REDIS_KEY_PREFIX", &prefix)
-        .env("LOGIN_MAX_FAILURES", "3")
-        .database_url(&one.db.url)
-        .build()
-        .await;
+    let replica = || {
+        TestApp::builder()
+            .env("REDIS_URL", REDIS)
+            .env("REDIS_KEY_PREFIX", &prefix)
+            .env("LOGIN_MAX_FAILURES", "3")
+    };
+    let one = replica().build().await;
+    let two = replica().database_url(&one.db.url).build().await;
+    let three = replica().database_url(&one.db.url).build().await;
     one.create_user("user@example.com", None, false).await;
     let wrong = json!({"email": "user@example.com", "password": "not-the-password"});
     let mut statuses = Vec::new();
