@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// A tenant id: 1–64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
 /// Cheap to clone (`Arc<str>`), and borrowable as `&str` so caches can be queried without
-/// allocating.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// allocating. A `Text` value to diesel: bound as the string, and parsed when read from a row.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct TenantId(Arc<str>);
 
 impl TenantId {
@@ -52,6 +53,29 @@ impl Borrow<str> for TenantId {
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for TenantId {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+            &self.0, out,
+        )
+    }
+}
+
+/// A row is where an id enters too: `tenants_id_format` holds every stored id to the same
+/// rule, so this parse fails only on a database that lost its constraint.
+impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for TenantId {
+    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        let raw = <String as diesel::deserialize::FromSql<
+            diesel::sql_types::Text,
+            diesel::pg::Pg,
+        >>::from_sql(value)?;
+        Self::parse(&raw).map_err(|message| format!("tenant id {raw:?} {message}").into())
     }
 }
 

@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::errors::AppResult;
 use crate::identity::authz::{Scope, TenantFilter};
 use crate::store::models::audit::{AuditEntry, NewAuditEntry};
+use crate::store::rls::WriteFn;
 use crate::store::schema::{audit_log, tenants};
 
 /// Who acted: a user (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`); with
@@ -71,20 +72,6 @@ impl Change {
             fields,
         }
     }
-}
-
-/// An async closure whose future is `Send` (the bound `diesel_async`'s `transaction` asks for,
-/// which its own helper trait expresses but does not export).
-pub trait WriteFn<C, R>: AsyncFnOnce(C) -> R + FnOnce(C) -> <Self as WriteFn<C, R>>::Fut {
-    type Fut: Future<Output = R>;
-}
-
-impl<F, C, Fut, R> WriteFn<C, R> for F
-where
-    F: AsyncFnOnce(C) -> R + FnOnce(C) -> Fut,
-    Fut: Future<Output = R>,
-{
-    type Fut = Fut;
 }
 
 /// Runs `write` in a transaction and records the audit entry it describes in the same

@@ -2,7 +2,7 @@
 //! and `messages`, for the `/conversations` routes, `/chat` and the retention task.
 //!
 //! Two fences keep callers apart. Row-level security (the same as `documents`): each
-//! transaction first calls [`scope_to_tenant`], so another tenant's rows are invisible even to
+//! transaction is [`store::scoped`], so another tenant's rows are invisible even to
 //! a query that forgets its filter. And the owner: every query also says `owner = …`, so two
 //! users of one tenant never see each other's conversations; for the caller, another owner's
 //! conversation is missing (404), exactly like one that does not exist.
@@ -13,13 +13,14 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
-use crate::rag::retrieval::store::scope_to_tenant;
 use crate::store::db::Pool;
 use crate::store::models::conversation::{
     ConversationDetail, ConversationView, MessageView, NewConversation, NewMessage,
 };
 use crate::store::schema::{conversations, messages};
+use crate::store::{self, scope_to_tenant};
 
 diesel::define_sql_function! {
     fn coalesce(x: Nullable<Text>, y: Nullable<Text>) -> Nullable<Text>;
@@ -33,7 +34,7 @@ const AUTO_TITLE_CHARS: usize = 80;
 /// Whose conversations a request may touch: its tenant and its caller.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// `user:<token sub>` or `key:<api key id>` (see `http::routes::conversations::owner_of`).
     pub owner: &'a str,
 }
@@ -73,10 +74,7 @@ pub async fn create(
     scope: Scope<'_>,
     title: Option<&str>,
 ) -> AppResult<ConversationView> {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction(async |conn| {
-        scope_to_tenant(conn, scope.tenant_id).await?;
+    store::scoped(pool, scope.tenant_id, async |conn| {
         diesel::insert_into(conversations::table)
             .values(NewConversation {
                 id: Uuid::new_v4(),
@@ -99,10 +97,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> AppResult<Vec<ConversationView>> {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction(async |conn| {
-        scope_to_tenant(conn, scope.tenant_id).await?;
+    store::scoped(pool, scope.tenant_id, async |conn| {
         conversations::table
             .filter(conversations::tenant_id.eq(scope.tenant_id))
             .filter(conversations::owner.eq(scope.owner))
@@ -134,10 +129,7 @@ async fn find(
 
 /// The conversation with every message, oldest first; `None` when it is not the caller's.
 pub async fn get(pool: &Pool, scope: Scope<'_>, id: Uuid) -> AppResult<Option<ConversationDetail>> {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction(async |conn| {
-        scope_to_tenant(conn, scope.tenant_id).await?;
+    store::scoped(pool, scope.tenant_id, async |conn| {
         let Some(conversation) = find(conn, scope, id).await? else {
             return Ok(None);
         };
@@ -158,22 +150,18 @@ pub async fn get(pool: &Pool, scope: Scope<'_>, id: Uuid) -> AppResult<Option<Co
 
 /// Deletes the caller's conversation and its messages; false when it is not the caller's.
 pub async fn delete(pool: &Pool, scope: Scope<'_>, id: Uuid) -> AppResult<bool> {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    let deleted = conn
-        .transaction(async |conn| {
-            scope_to_tenant(conn, scope.tenant_id).await?;
-            diesel::delete(
-                conversations::table
-                    .filter(conversations::id.eq(id))
-                    .filter(conversations::tenant_id.eq(scope.tenant_id))
-                    .filter(conversations::owner.eq(scope.owner)),
-            )
-            .execute(conn)
-            .await
-            .map_err(AppError::from)
-        })
-        .await?;
+    let deleted = store::scoped(pool, scope.tenant_id, async |conn| {
+        diesel::delete(
+            conversations::table
+                .filter(conversations::id.eq(id))
+                .filter(conversations::tenant_id.eq(scope.tenant_id))
+                .filter(conversations::owner.eq(scope.owner)),
+        )
+        .execute(conn)
+        .await
+        .map_err(AppError::from)
+    })
+    .await?;
     Ok(deleted > 0)
 }
 
@@ -185,10 +173,7 @@ pub async fn history(
     id: Uuid,
     last: i64,
 ) -> AppResult<Option<Vec<(String, String)>>> {
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction(async |conn| {
-        scope_to_tenant(conn, scope.tenant_id).await?;
+    store::scoped(pool, scope.tenant_id, async |conn| {
         if find(conn, scope, id).await?.is_none() {
             return Ok(None);
         }
@@ -217,10 +202,7 @@ pub async fn append_turn(
     answer: Option<Answer<'_>>,
 ) -> AppResult<bool> {
     let auto_title: String = user_message.trim().chars().take(AUTO_TITLE_CHARS).collect();
-    let mut conn = pool.get().await?;
-    let conn: &mut AsyncPgConnection = &mut conn;
-    conn.transaction(async |conn| {
-        scope_to_tenant(conn, scope.tenant_id).await?;
+    store::scoped(pool, scope.tenant_id, async |conn| {
         let touched = diesel::update(
             conversations::table
                 .filter(conversations::id.eq(id))
@@ -279,7 +261,7 @@ struct Locked {
 #[derive(QueryableByName)]
 struct TenantRow {
     #[diesel(sql_type = Text)]
-    id: String,
+    id: TenantId,
 }
 
 /// Deletes every conversation (with its messages) last updated before `cutoff`, in every

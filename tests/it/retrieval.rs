@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::documents::ingest;
 use crate::harness::TestApp;
 use crate::harness::api_key_for;
-use tenantgate::rag::retrieval::store::scope_to_tenant;
+use tenantgate::domain::TenantId;
+use tenantgate::store::scope_to_tenant;
 
 fn match_ids(body: &Value) -> Vec<String> {
     body["matches"]
@@ -112,6 +113,7 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
     }
     let mut pooled = app.conn().await;
     let conn: &mut AsyncPgConnection = &mut pooled;
+    let acme = TenantId::parse("acme").expect("tenant id");
 
     // As the gateway's own (super)user, outside a tenant scope, every row is there.
     let all: Count = diesel::sql_query("SELECT count(*) AS n FROM documents")
@@ -123,7 +125,7 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
     // Under acme's scope, queries that forget `WHERE tenant_id` still see acme only.
     let (count, tenants, globex_rows) = conn
         .transaction(async |c| {
-            scope_to_tenant(c, "acme").await?;
+            scope_to_tenant(c, &acme).await?;
             let count: Count = diesel::sql_query("SELECT count(*) AS n FROM documents")
                 .get_result(c)
                 .await?;
@@ -152,7 +154,7 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
     // Writing another tenant's row under acme's scope is refused by the policy.
     let write = conn
         .transaction(async |c| {
-            scope_to_tenant(c, "acme").await?;
+            scope_to_tenant(c, &acme).await?;
             diesel::sql_query(
                 "INSERT INTO documents (tenant_id, id, content) VALUES ('globex', 'planted', 'x')",
             )
@@ -166,7 +168,7 @@ async fn row_level_security_hides_other_tenants_from_unfiltered_queries() {
     assert!(error.contains("row-level security"), "{error}");
     let deleted = conn
         .transaction(async |c| {
-            scope_to_tenant(c, "acme").await?;
+            scope_to_tenant(c, &acme).await?;
             diesel::sql_query("DELETE FROM documents").execute(c).await
         })
         .await

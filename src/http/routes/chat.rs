@@ -203,7 +203,7 @@ pub async fn chat(
             let id = conversation_id(raw)?;
             let target = Conversation {
                 pool: state.pool.clone(),
-                tenant_id: tenant.id.as_str().to_owned(),
+                tenant_id: tenant.id.clone(),
                 owner: owner_of(&caller)?,
                 id,
             };
@@ -317,7 +317,7 @@ pub async fn chat(
 /// The conversation a `/chat` turn is stored in, owned so a stream can store it at its end.
 struct Conversation {
     pool: crate::store::db::Pool,
-    tenant_id: String,
+    tenant_id: crate::domain::TenantId,
     owner: String,
     id: Uuid,
 }

@@ -77,7 +77,7 @@ pub async fn create(
     };
     let title = service::validate_title(input.title)?;
     let scope = Scope {
-        tenant_id: tenant.id.as_str(),
+        tenant_id: &tenant.id,
         owner: &owner,
     };
     let conversation = service::create(&state.pool, scope, title.as_deref()).await?;
@@ -96,7 +96,7 @@ pub async fn list(
     let owner = owner_of(&caller)?;
     let (limit, offset) = crate::http::routes::page(query.limit, query.offset)?;
     let scope = Scope {
-        tenant_id: tenant.id.as_str(),
+        tenant_id: &tenant.id,
         owner: &owner,
     };
     Ok(Json(
@@ -119,7 +119,7 @@ pub async fn show(
     let owner = owner_of(&caller)?;
     let id = conversation_id(&id)?;
     let scope = Scope {
-        tenant_id: tenant.id.as_str(),
+        tenant_id: &tenant.id,
         owner: &owner,
     };
     service::get(&state.pool, scope, id)
@@ -143,7 +143,7 @@ pub async fn delete(
     let owner = owner_of(&caller)?;
     let id = conversation_id(&id)?;
     let scope = Scope {
-        tenant_id: tenant.id.as_str(),
+        tenant_id: &tenant.id,
         owner: &owner,
     };
     if service::delete(&state.pool, scope, id).await? {

@@ -17,9 +17,9 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Float, Jsonb, Nullable, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
-use super::store::{DocumentStore, scope_to_tenant_for_reading};
+use super::store::DocumentStore;
 use super::{ChunkedDocument, DocumentSummary, Passage, Retriever};
 use crate::errors::{AppError, AppResult};
 use crate::store::models::tenant::RetrieverKind;
@@ -213,10 +213,8 @@ impl Retriever for BuiltinRetriever {
         let operators = uses_operators(&parts.text);
         let timeout = self.store.limits().statement_timeout;
         let mut conn = self.store.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        let rows: Vec<MatchRow> = conn
-            .transaction(async |conn| {
-                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
+        let rows: Vec<MatchRow> =
+            crate::store::scoped_reading(&mut *conn, tenant, timeout, async |conn| {
                 diesel::sql_query(SEARCH_SQL.as_str())
                     .bind::<Text, _>(tenant)
                     .bind::<Text, _>(&parts.text)

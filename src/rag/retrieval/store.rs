@@ -1,11 +1,8 @@
 //! A tenant's documents in Postgres: the `documents` table, one row per chunk.
 //!
-//! Every statement runs inside a transaction that first calls [`scope_to_tenant`]: the
-//! transaction switches to the `tenantgate_tenant` role and records the tenant id, and the
-//! table's row-level security policy then hides every other tenant's rows. The role switch is
-//! what makes the policy bite: the gateway's own database user is often the table owner or a
-//! superuser, and superusers bypass RLS. Queries still say `WHERE tenant_id = …` (it lets
-//! Postgres use the primary key); the policy is the guard for the query that forgets.
+//! Every statement runs inside [`store::scoped`] (reads: [`store::scoped_reading`]), a
+//! transaction in which the table's row-level security policy hides every other tenant's rows
+//! (`crate::store::rls` says how).
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -14,53 +11,17 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{ChunkedDocument, DocumentSummary};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
-use crate::store::db::{Pool, PooledConnection};
 use crate::store::models::document::NewChunk;
 use crate::store::schema::documents;
+use crate::store::{self, db::Pool, db::PooledConnection};
 
 /// Rows per `INSERT`: well below Postgres' 65535 bind parameters (7 per row).
 const INSERT_BATCH: usize = 1000;
-
-/// Limits the rest of the current transaction to `tenant_id`'s rows.
-///
-/// One round trip: `set_config('role', …, true)` is what `SET LOCAL ROLE` does (PostgREST
-/// switches roles the same way), and unlike `SET` it takes the tenant id as a bound parameter.
-/// Both settings end with the transaction, so a pooled connection never carries them over.
-pub async fn scope_to_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> QueryResult<()> {
-    diesel::sql_query(
-        "SELECT set_config('role', 'tenantgate_tenant', true), \
-                set_config('tenantgate.tenant_id', $1, true)",
-    )
-    .bind::<Text, _>(tenant_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// [`scope_to_tenant`] for a read that must not run long: the statement timeout ends with the
-/// transaction too (`SET LOCAL`), so it binds only the retrieval queries of this transaction.
-/// Without it one crafted query (100,000 words of full-text search) held a connection ~9 s.
-pub async fn scope_to_tenant_for_reading(
-    conn: &mut AsyncPgConnection,
-    tenant_id: &str,
-    statement_timeout: Duration,
-) -> QueryResult<()> {
-    diesel::sql_query(
-        "SELECT set_config('role', 'tenantgate_tenant', true), \
-                set_config('tenantgate.tenant_id', $1, true), \
-                set_config('statement_timeout', $2, true)",
-    )
-    .bind::<Text, _>(tenant_id)
-    .bind::<Text, _>(statement_timeout.as_millis().max(1).to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 /// What one tenant's documents may take of the shared database.
 #[derive(Clone, Copy, Debug)]
@@ -147,8 +108,8 @@ impl DocumentStore {
         self.limits
     }
 
-    pub fn tenant_id(&self) -> &str {
-        self.tenant.as_str()
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant
     }
 
     /// A connection within the tenant's share of the pool: when the tenant already holds its
@@ -191,9 +152,7 @@ impl DocumentStore {
             })
             .collect();
         let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction(async |conn| {
-            scope_to_tenant(conn, tenant).await?;
+        store::scoped(&mut *conn, &self.tenant, async |conn| {
             diesel::delete(
                 documents::table
                     .filter(documents::tenant_id.eq(tenant))
@@ -216,20 +175,17 @@ impl DocumentStore {
     pub async fn chunk_counts(&self, ids: &[&str]) -> AppResult<HashMap<String, i64>> {
         let tenant = self.tenant.as_str();
         let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        let counts: Vec<(String, i64)> = conn
-            .transaction(async |conn| {
-                scope_to_tenant(conn, tenant).await?;
-                documents::table
-                    .filter(documents::tenant_id.eq(tenant))
-                    .filter(documents::id.eq_any(ids))
-                    .group_by(documents::id)
-                    .select((documents::id, diesel::dsl::count_star()))
-                    .load(conn)
-                    .await
-                    .map_err(AppError::from)
-            })
-            .await?;
+        let counts: Vec<(String, i64)> = store::scoped(&mut *conn, &self.tenant, async |conn| {
+            documents::table
+                .filter(documents::tenant_id.eq(tenant))
+                .filter(documents::id.eq_any(ids))
+                .group_by(documents::id)
+                .select((documents::id, diesel::dsl::count_star()))
+                .load(conn)
+                .await
+                .map_err(AppError::from)
+        })
+        .await?;
         Ok(counts.into_iter().collect())
     }
 
@@ -237,11 +193,9 @@ impl DocumentStore {
     pub async fn list(&self, limit: i64, offset: i64) -> AppResult<Vec<DocumentSummary>> {
         let tenant = self.tenant.as_str();
         let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
         let timeout = self.limits.statement_timeout;
-        let rows: Vec<SummaryRow> = conn
-            .transaction(async |conn| {
-                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
+        let rows: Vec<SummaryRow> =
+            store::scoped_reading(&mut *conn, &self.tenant, timeout, async |conn| {
                 // Chunk 0 carries the document's fields; the count walks the primary key.
                 diesel::sql_query(
                     "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \
@@ -277,9 +231,7 @@ impl DocumentStore {
     pub async fn delete(&self, id: &str) -> AppResult<usize> {
         let tenant = self.tenant.as_str();
         let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction(async |conn| {
-            scope_to_tenant(conn, tenant).await?;
+        store::scoped(&mut *conn, &self.tenant, async |conn| {
             diesel::delete(
                 documents::table
                     .filter(documents::tenant_id.eq(tenant))

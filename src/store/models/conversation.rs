@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::TenantId;
 use crate::store::schema::{conversations, messages};
 
 /// A conversation as the API shows it (never its owner or tenant: the caller is both).
@@ -49,7 +50,7 @@ pub struct ConversationDetail {
 #[diesel(table_name = conversations)]
 pub struct NewConversation<'a> {
     pub id: Uuid,
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub owner: &'a str,
     pub title: Option<&'a str>,
 }
@@ -59,7 +60,7 @@ pub struct NewConversation<'a> {
 pub struct NewMessage<'a> {
     pub id: Uuid,
     pub conversation_id: Uuid,
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     pub role: &'a str,
     pub content: &'a str,
     pub sources: Option<&'a serde_json::Value>,
