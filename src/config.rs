@@ -142,8 +142,8 @@ pub struct LogConfig {
 pub enum JwtKeySource {
     /// HS256/384/512 with `JWT_SECRET_KEY` (raw bytes, as the Python original).
     Hmac(SecretString),
-    /// RS256/ES256 with a PEM public key.
-    PublicKeyPem(String),
+    /// RS256/ES256 with `JWT_PUBLIC_KEY`, parsed once, here (`public_key`).
+    PublicKey(jsonwebtoken::DecodingKey),
     /// RS256/ES256 with keys fetched from a JWKS endpoint.
     Jwks(String),
 }
@@ -474,7 +474,6 @@ fn jwt_key(
     algorithm: jsonwebtoken::Algorithm,
     algorithms: &[jsonwebtoken::Algorithm],
 ) -> Result<JwtKeySource, ConfigError> {
-    use jsonwebtoken::Algorithm::*;
     if is_hmac(&algorithm) {
         let secret = get(env, "JWT_SECRET_KEY").ok_or_else(|| {
             ConfigError::new(
@@ -490,8 +489,6 @@ fn jwt_key(
         }
         Ok(JwtKeySource::Hmac(SecretString::from(secret)))
     } else if let Some(pem) = get(env, "JWT_PUBLIC_KEY") {
-        // Railway and .env files often carry PEMs with literal "\n".
-        let pem = pem.replace("\\n", "\n");
         if algorithms.len() > 1 {
             return Err(ConfigError::new(
                 "ALGORITHM",
@@ -499,17 +496,13 @@ fn jwt_key(
                  for several",
             ));
         }
-        let parsed = match algorithm {
-            RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map(drop),
-            _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()).map(drop),
-        };
-        parsed.map_err(|_| {
+        let key = public_key(&pem, algorithm).map_err(|_| {
             ConfigError::new(
                 "JWT_PUBLIC_KEY",
                 format!("is not a valid PEM public key for {algorithm:?}"),
             )
         })?;
-        Ok(JwtKeySource::PublicKeyPem(pem))
+        Ok(JwtKeySource::PublicKey(key))
     } else if let Some(url) = get(env, "JWKS_URL") {
         url::Url::parse(&url)
             .map_err(|e| ConfigError::new("JWKS_URL", format!("is not a valid URL: {e}")))?;
@@ -519,6 +512,19 @@ fn jwt_key(
             "JWT_PUBLIC_KEY",
             format!("or JWKS_URL must be set with ALGORITHM={algorithm:?}"),
         ))
+    }
+}
+
+/// The verifying key of a PEM for `algorithm`: RSA for RS256, else EC (ES256).
+fn public_key(
+    pem: &str,
+    algorithm: jsonwebtoken::Algorithm,
+) -> jsonwebtoken::errors::Result<jsonwebtoken::DecodingKey> {
+    // Railway and .env files often carry PEMs with literal "\n".
+    let pem = pem.replace("\\n", "\n");
+    match algorithm {
+        jsonwebtoken::Algorithm::RS256 => jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()),
+        _ => jsonwebtoken::DecodingKey::from_ec_pem(pem.as_bytes()),
     }
 }
 
@@ -632,105 +638,136 @@ pub fn key_ring_from_env(env: &dyn Env) -> Result<KeyRing, ConfigError> {
     Ok(KeyRing::new(current, previous))
 }
 
+/// A number that must not be 0: `TENANT_CACHE_CAPACITY`, the login limits, …
+fn positive<T>(env: &dyn Env, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+{
+    let n: T = parse_or(env, name, default, "a positive whole number")?;
+    if n == T::default() {
+        return Err(ConfigError::new(name, "must be greater than 0"));
+    }
+    Ok(n)
+}
+
+/// `BACKEND_CORS_ORIGINS`, `HOST`, `PORT`.
+fn listener(env: &dyn Env) -> Result<(CorsOrigins, IpAddr, u16), ConfigError> {
+    let cors_origins = match get(env, "BACKEND_CORS_ORIGINS") {
+        None => CorsOrigins::default(),
+        Some(raw) => CorsOrigins::parse(&raw)
+            .map_err(|problem| ConfigError::new("BACKEND_CORS_ORIGINS", problem))?,
+    };
+    let host: IpAddr = parse_or(
+        env,
+        "HOST",
+        IpAddr::from([0, 0, 0, 0]),
+        "an IP address such as 0.0.0.0 or ::",
+    )?;
+    let port: u16 = parse_or(env, "PORT", 8000, "a port number (0-65535)")?;
+    Ok((cors_origins, host, port))
+}
+
+fn max_body_bytes(env: &dyn Env) -> Result<usize, ConfigError> {
+    let max_body_bytes: usize =
+        parse_or(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, "a number of bytes")?;
+    if max_body_bytes < 1024 {
+        return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1024"));
+    }
+    Ok(max_body_bytes)
+}
+
+/// `LOGIN_MAX_FAILURES` and the per-address and per-email limits it defaults (×20, ×10).
+struct LoginLimits {
+    max_failures: u32,
+    per_address: u32,
+    per_email: u32,
+}
+
+impl LoginLimits {
+    fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let max_failures: u32 = positive(env, "LOGIN_MAX_FAILURES", 5)?;
+        Ok(Self {
+            max_failures,
+            per_address: positive(
+                env,
+                "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                max_failures.saturating_mul(20),
+            )?,
+            per_email: positive(
+                env,
+                "LOGIN_MAX_FAILURES_PER_EMAIL",
+                max_failures.saturating_mul(10),
+            )?,
+        })
+    }
+}
+
+/// `PASSWORD_HASH_CONCURRENCY` (default: the cores) and `PASSWORD_HASH_QUEUE` (8 per check).
+fn password_hashing(env: &dyn Env) -> Result<(usize, usize), ConfigError> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let concurrency = positive(
+        env,
+        "PASSWORD_HASH_CONCURRENCY",
+        u32::try_from(cores).unwrap_or(2),
+    )? as usize;
+    let queue: usize = parse_or(
+        env,
+        "PASSWORD_HASH_QUEUE",
+        concurrency * 8,
+        "a whole number of waiting password checks",
+    )?;
+    Ok((concurrency, queue))
+}
+
+/// `CHAT_HISTORY_MESSAGES` and `CONVERSATION_RETENTION_DAYS`.
+fn conversations(env: &dyn Env) -> Result<(i64, Option<chrono::TimeDelta>), ConfigError> {
+    let history: i64 = parse_or(
+        env,
+        "CHAT_HISTORY_MESSAGES",
+        20,
+        "a whole number from 1 to 1000",
+    )?;
+    if !(1..=1000).contains(&history) {
+        return Err(ConfigError::new(
+            "CHAT_HISTORY_MESSAGES",
+            "must be between 1 and 1000",
+        ));
+    }
+    let retention = match get(env, "CONVERSATION_RETENTION_DAYS") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(days) if (1..=36_500).contains(&days) => Some(chrono::TimeDelta::days(days)),
+            _ => {
+                return Err(ConfigError::new(
+                    "CONVERSATION_RETENTION_DAYS",
+                    format!("must be a whole number of days from 1 to 36500; got {raw:?}"),
+                ));
+            }
+        },
+    };
+    Ok((history, retention))
+}
+
 impl Config {
+    /// Every section in a fixed order: with several bad variables, the first one named here
+    /// is the one reported.
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let database = DatabaseConfig::from_env(env)?;
         let keys = key_ring_from_env(env)?;
         let jwt = JwtConfig::from_env(env)?;
         let llm = LlmConfig::from_env(env)?;
-        let cors_origins = match get(env, "BACKEND_CORS_ORIGINS") {
-            None => CorsOrigins::default(),
-            Some(raw) => CorsOrigins::parse(&raw)
-                .map_err(|problem| ConfigError::new("BACKEND_CORS_ORIGINS", problem))?,
-        };
-        let host: IpAddr = parse_or(
-            env,
-            "HOST",
-            IpAddr::from([0, 0, 0, 0]),
-            "an IP address such as 0.0.0.0 or ::",
-        )?;
-        let port: u16 = parse_or(env, "PORT", 8000, "a port number (0-65535)")?;
-        let tenant_cache_capacity: u64 = parse_or(
-            env,
-            "TENANT_CACHE_CAPACITY",
-            10_000,
-            "a positive whole number",
-        )?;
-        if tenant_cache_capacity == 0 {
-            return Err(ConfigError::new(
-                "TENANT_CACHE_CAPACITY",
-                "must be greater than 0",
-            ));
-        }
-        let max_body_bytes: usize =
-            parse_or(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, "a number of bytes")?;
-        if max_body_bytes < 1024 {
-            return Err(ConfigError::new("MAX_BODY_BYTES", "must be at least 1024"));
-        }
-        let login_max_failures: u32 =
-            parse_or(env, "LOGIN_MAX_FAILURES", 5, "a positive whole number")?;
-        if login_max_failures == 0 {
-            return Err(ConfigError::new(
-                "LOGIN_MAX_FAILURES",
-                "must be greater than 0",
-            ));
-        }
-        let positive_u32 = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            let n: u32 = parse_or(env, name, default, "a positive whole number")?;
-            if n == 0 {
-                return Err(ConfigError::new(name, "must be greater than 0"));
-            }
-            Ok(n)
-        };
-        let login_max_failures_per_address = positive_u32(
-            "LOGIN_MAX_FAILURES_PER_ADDRESS",
-            login_max_failures.saturating_mul(20),
-        )?;
-        let login_max_failures_per_email = positive_u32(
-            "LOGIN_MAX_FAILURES_PER_EMAIL",
-            login_max_failures.saturating_mul(10),
-        )?;
+        let (cors_origins, host, port) = listener(env)?;
+        let tenant_cache_capacity: u64 = positive(env, "TENANT_CACHE_CAPACITY", 10_000)?;
+        let max_body_bytes = max_body_bytes(env)?;
+        let logins = LoginLimits::from_env(env)?;
         let trusted_proxy_hops: usize = parse_or(
             env,
             "TRUSTED_PROXY_HOPS",
             0,
             "a whole number of proxies (0 ignores X-Forwarded-For)",
         )?;
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let password_hash_concurrency = positive_u32(
-            "PASSWORD_HASH_CONCURRENCY",
-            u32::try_from(cores).unwrap_or(2),
-        )? as usize;
-        let password_hash_queue: usize = parse_or(
-            env,
-            "PASSWORD_HASH_QUEUE",
-            password_hash_concurrency * 8,
-            "a whole number of waiting password checks",
-        )?;
-        let chat_history_messages: i64 = parse_or(
-            env,
-            "CHAT_HISTORY_MESSAGES",
-            20,
-            "a whole number from 1 to 1000",
-        )?;
-        if !(1..=1000).contains(&chat_history_messages) {
-            return Err(ConfigError::new(
-                "CHAT_HISTORY_MESSAGES",
-                "must be between 1 and 1000",
-            ));
-        }
-        let conversation_retention = match get(env, "CONVERSATION_RETENTION_DAYS") {
-            None => None,
-            Some(raw) => match raw.parse::<i64>() {
-                Ok(days) if (1..=36_500).contains(&days) => Some(chrono::TimeDelta::days(days)),
-                _ => {
-                    return Err(ConfigError::new(
-                        "CONVERSATION_RETENTION_DAYS",
-                        format!("must be a whole number of days from 1 to 36500; got {raw:?}"),
-                    ));
-                }
-            },
-        };
+        let (password_hash_concurrency, password_hash_queue) = password_hashing(env)?;
+        let (chat_history_messages, conversation_retention) = conversations(env)?;
         Ok(Self {
             chat_history_messages,
             conversation_retention,
@@ -751,10 +788,10 @@ impl Config {
             body_read_timeout: positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 30)?,
             default_system_prompt: get(env, "DEFAULT_SYSTEM_PROMPT")
                 .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_owned()),
-            login_max_failures,
+            login_max_failures: logins.max_failures,
             login_failure_window: positive_seconds(env, "LOGIN_FAILURE_WINDOW_SECONDS", 300)?,
-            login_max_failures_per_address,
-            login_max_failures_per_email,
+            login_max_failures_per_address: logins.per_address,
+            login_max_failures_per_email: logins.per_email,
             trusted_proxy_hops,
             password_hash_concurrency,
             password_hash_queue,

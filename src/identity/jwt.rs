@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use moka::sync::Cache;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -126,14 +126,7 @@ impl TokenVerifier {
                     Some(EncodingKey::from_secret(bytes)),
                 )
             }
-            JwtKeySource::PublicKeyPem(pem) => {
-                let key = match config.algorithm {
-                    Algorithm::RS256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
-                    _ => DecodingKey::from_ec_pem(pem.as_bytes()),
-                }
-                .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?;
-                (Keys::Static(key), None)
-            }
+            JwtKeySource::PublicKey(key) => (Keys::Static(key.clone()), None),
             JwtKeySource::Jwks(url) => (Keys::Jwks(JwksKeys::new(url.clone(), http)), None),
         };
         let mut validation = Validation::new(config.algorithm);
