@@ -67,11 +67,7 @@ pub fn establish_with(
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string()))?;
-        let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(tls::insecure_config()),
-            mode if format!("{mode:?}").starts_with("Verify") => Some(tls::verified_config()),
-            _ => None,
-        };
+        let tls = tls_for(&config);
         match tls {
             Some(client_config) => {
                 let connector = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
@@ -85,6 +81,27 @@ pub fn establish_with(
         }
     }
     .boxed()
+}
+
+/// The TLS a URL's `sslmode` asks for: none, encryption only (`require`, as libpq), or a
+/// certificate checked against the Mozilla roots (`verify-ca`, `verify-full`).
+fn tls_for(config: &tokio_postgres::Config) -> Option<rustls::ClientConfig> {
+    match config.get_ssl_mode() {
+        SslMode::Require => Some(tls::insecure_config()),
+        mode if format!("{mode:?}").starts_with("Verify") => Some(tls::verified_config()),
+        _ => None,
+    }
+}
+
+/// Runs the connection task tokio-postgres hands back until the connection closes.
+fn drive(
+    connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection ended");
+        }
+    });
 }
 
 /// A connection whose statements are all unnamed (`unnamed_statements`). tokio-postgres is
@@ -118,11 +135,7 @@ fn establish_unnamed(
             .map_err(|_| bad(format!("timed out connecting to {host}:{port}")))?
             .map_err(|e| bad(format!("could not connect to {host}:{port}: {e}")))?;
         let _ = socket.set_nodelay(true);
-        let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(tls::insecure_config()),
-            mode if format!("{mode:?}").starts_with("Verify") => Some(tls::verified_config()),
-            _ => None,
-        };
+        let tls = tls_for(&config);
         let client = match tls {
             Some(client_config) => {
                 let mut make = tokio_postgres_rustls::MakeRustlsConnect::new(client_config);
@@ -135,11 +148,7 @@ fn establish_unnamed(
                     .connect_raw(socket, unnamed_tls::Wrap(connector))
                     .await
                     .map_err(|e| bad(e.to_string()))?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "database connection ended");
-                    }
-                });
+                drive(connection);
                 client
             }
             None => {
@@ -147,11 +156,7 @@ fn establish_unnamed(
                     .connect_raw(UnnamedStatements::new(socket), tokio_postgres::NoTls)
                     .await
                     .map_err(|e| bad(e.to_string()))?;
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "database connection ended");
-                    }
-                });
+                drive(connection);
                 client
             }
         };
