@@ -15,13 +15,13 @@ use uuid::Uuid;
 
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
+use super::check_name;
+use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::identity::api_keys::ApiKeys;
 use crate::identity::scopes::{ApiScope, ScopeSet, known_names};
 use crate::store::models::api_key::{ApiKey, NewApiKey};
 use crate::store::schema::{api_keys, tenants};
-
-const MAX_NAME: usize = 200;
 
 /// `POST /admin/tenants/{id}/api-keys`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -73,36 +73,33 @@ pub struct CreatedKey {
     pub plaintext: SecretString,
 }
 
-/// 404 unless the tenant exists (active or not: an inactive tenant's keys can be managed).
-async fn require_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppResult<()> {
-    let found: Option<String> = tenants::table
+/// The tenant's id as its row holds it; 404 unless the tenant exists (active or not: an
+/// inactive tenant's keys can be managed).
+async fn require_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppResult<TenantId> {
+    tenants::table
         .find(tenant_id)
         .select(tenants::id)
         .first(conn)
         .await
-        .optional()?;
-    found
-        .map(|_| ())
+        .optional()?
         .ok_or_else(|| AppError::not_found("tenant"))
+}
+
+/// The audit entry of a change to `key`.
+fn key_change(action: &'static str, key: &ApiKey, fields: Vec<String>) -> Change {
+    Change::new(action, key.id.to_string(), Some(&key.tenant_id), fields)
 }
 
 /// The row a create writes, the fields its audit entry names and the plaintext key, or every
 /// field error of `input` at once.
 fn new_key(
     keys: &ApiKeys,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     input: CreateApiKey,
 ) -> AppResult<(NewApiKey, Vec<String>, SecretString)> {
     let mut errors = Vec::new();
     let name = input.name.trim().to_owned();
-    if name.is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    } else if name.chars().count() > MAX_NAME {
-        errors.push(FieldError::new(
-            "name",
-            format!("must be at most {MAX_NAME} characters"),
-        ));
-    }
+    check_name(&mut errors, &name);
     if input.expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.push(FieldError::new("expires_at", "must be in the future"));
     }
@@ -115,7 +112,7 @@ fn new_key(
     let generated = keys.generate();
     let new = NewApiKey {
         id: Uuid::new_v4(),
-        tenant_id: tenant_id.to_owned(),
+        tenant_id: tenant_id.clone(),
         name,
         prefix: generated.prefix,
         key_hash: generated.hash,
@@ -143,25 +140,21 @@ pub async fn create(
     tenant_id: &str,
     input: CreateApiKey,
 ) -> AppResult<CreatedKey> {
-    require_tenant(conn, tenant_id).await?;
-    let (new, fields, plaintext) = new_key(keys, tenant_id, input)?;
+    let tenant_id = require_tenant(conn, tenant_id).await?;
+    let (new, fields, plaintext) = new_key(keys, &tenant_id, input)?;
     let row = audit::audited(conn, actor, async |conn| {
         let row: ApiKey = diesel::insert_into(api_keys::table)
             .values(&new)
             .returning(ApiKey::as_returning())
             .get_result(conn)
             .await?;
-        let change = Change::new(
-            "api_key.create",
-            row.id.to_string(),
-            Some(&row.tenant_id),
-            fields,
-        );
+        let change = key_change("api_key.create", &row, fields);
         Ok((row, Some(change)))
     })
     .await?;
     Ok(CreatedKey { row, plaintext })
 }
+
 /// A tenant's keys, newest first, revoked and expired ones included.
 pub async fn list(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppResult<Vec<ApiKey>> {
     require_tenant(conn, tenant_id).await?;
@@ -216,13 +209,7 @@ async fn revoke_in(
             .returning(ApiKey::as_returning())
             .get_result(conn)
             .await?;
-        let fields = vec!["revoked_at".to_owned()];
-        let change = Change::new(
-            "api_key.revoke",
-            key.id.to_string(),
-            Some(&key.tenant_id),
-            fields,
-        );
+        let change = key_change("api_key.revoke", &key, vec!["revoked_at".to_owned()]);
         Ok((key, Some(change)))
     })
     .await

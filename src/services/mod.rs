@@ -14,6 +14,23 @@ pub mod tenants;
 pub mod usage;
 pub mod users;
 
+use crate::errors::FieldError;
+
+/// The longest name of a tenant, an organization or an API key.
+const MAX_NAME: usize = 200;
+
+/// A name (already trimmed): not empty, at most [`MAX_NAME`] characters.
+fn check_name(errors: &mut Vec<FieldError>, name: &str) {
+    if name.is_empty() {
+        errors.push(FieldError::new("name", "must not be empty"));
+    } else if name.chars().count() > MAX_NAME {
+        errors.push(FieldError::new(
+            "name",
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+}
+
 /// Deserialises a field that distinguishes absent (`None`) from `null` (`Some(None)`).
 pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -10,14 +10,13 @@ use serde::Deserialize;
 
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
+use super::check_name;
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::identity::authz::Scope;
 use crate::store::models::organization::{NewOrganization, Organization, OrganizationChanges};
 use crate::store::models::tenant::Tenant;
 use crate::store::schema::{organizations, tenants};
-
-const MAX_NAME: usize = 200;
 
 /// `POST /admin/orgs` and `tenantgate orgs create`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,17 +32,6 @@ pub struct CreateOrganization {
 pub struct UpdateOrganization {
     pub name: Option<String>,
     pub is_active: Option<bool>,
-}
-
-fn check_name(errors: &mut Vec<FieldError>, name: &str) {
-    if name.is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    } else if name.chars().count() > MAX_NAME {
-        errors.push(FieldError::new(
-            "name",
-            format!("must be at most {MAX_NAME} characters"),
-        ));
-    }
 }
 
 pub async fn create(

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
-use super::double_option;
+use super::{check_name, double_option};
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::identity::authz::{Scope, TenantFilter};
@@ -21,7 +21,6 @@ use crate::store::models::tenant::{
 };
 use crate::store::schema::tenants;
 
-const MAX_NAME: usize = 200;
 const MAX_PROMPT: usize = 32_000;
 const MAX_SETTING: usize = 512;
 
@@ -272,14 +271,11 @@ fn create_retriever(
 fn new_tenant(keys: &KeyRing, input: CreateTenant) -> AppResult<NewTenant> {
     use secrecy::ExposeSecret;
     let mut errors = Vec::new();
-    if let Err(message) = TenantId::parse(&input.id) {
-        errors.push(FieldError::new("id", message));
-    }
+    let id = TenantId::parse(&input.id)
+        .map_err(|message| errors.push(FieldError::new("id", message)))
+        .ok();
     let name = input.name.trim().to_owned();
-    if name.is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    }
-    check_text(&mut errors, "name", &name, MAX_NAME);
+    check_name(&mut errors, &name);
     if let Some(prompt) = &input.system_prompt {
         check_text(&mut errors, "system_prompt", prompt, MAX_PROMPT);
     }
@@ -301,15 +297,15 @@ fn new_tenant(keys: &KeyRing, input: CreateTenant) -> AppResult<NewTenant> {
     };
     let requests_per_minute = check_requests_per_minute(&mut errors, input.requests_per_minute);
     let monthly_token_budget = check_budget(&mut errors, input.monthly_token_budget);
-    if !errors.is_empty() {
+    let Some(id) = id.filter(|_| errors.is_empty()) else {
         return Err(AppError::invalid_fields(errors));
-    }
+    };
     Ok(NewTenant {
         search_language: search_language.to_owned(),
         requests_per_minute,
         monthly_token_budget,
-        pinecone_api_key_enc: api_key.as_ref().map(|k| encrypt(keys, &input.id, k)),
-        id: input.id,
+        pinecone_api_key_enc: api_key.as_ref().map(|k| encrypt(keys, id.as_str(), k)),
+        id,
         name,
         is_active: input.is_active.unwrap_or(true),
         system_prompt: input.system_prompt,
@@ -436,10 +432,7 @@ fn tenant_changes(keys: &KeyRing, id: &str, mut input: UpdateTenant) -> AppResul
     let mut changes = TenantChanges::default();
     if let Some(name) = required(&mut errors, "name", input.name.take()) {
         let name = name.trim().to_owned();
-        if name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
-        check_text(&mut errors, "name", &name, MAX_NAME);
+        check_name(&mut errors, &name);
         changes.name = Some(name);
     }
     changes.is_active = required(&mut errors, "is_active", input.is_active.take());

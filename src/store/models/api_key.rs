@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::TenantId;
 use crate::store::schema::api_keys;
 
 #[derive(Clone, Queryable, Selectable, Identifiable)]
@@ -25,7 +26,7 @@ pub struct ApiKey {
 #[diesel(table_name = api_keys)]
 pub struct NewApiKey {
     pub id: Uuid,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub name: String,
     pub prefix: String,
     pub key_hash: Vec<u8>,

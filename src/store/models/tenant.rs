@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::TenantId;
 use crate::store::schema::tenants;
 
 /// Which retriever a tenant's requests use.
@@ -81,7 +82,7 @@ impl std::fmt::Debug for Tenant {
 #[derive(Insertable)]
 #[diesel(table_name = tenants)]
 pub struct NewTenant {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub is_active: bool,
     pub system_prompt: Option<String>,

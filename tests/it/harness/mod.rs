@@ -395,7 +395,7 @@ pub async fn api_key_for(app: &TestApp, tenant_id: &str) -> String {
     diesel::insert_into(tenantgate::store::schema::api_keys::table)
         .values(tenantgate::store::models::api_key::NewApiKey {
             id: uuid::Uuid::new_v4(),
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: tenantgate::domain::TenantId::parse(tenant_id).expect("tenant id"),
             name: "tests".to_owned(),
             prefix: generated.prefix.clone(),
             key_hash: generated.hash.clone(),
