@@ -83,14 +83,7 @@ pub async fn run(args: UsageArgs) -> Result<(), String> {
                 Format::Csv => {
                     println!("day,model,{COLUMNS}");
                     for d in &report.days {
-                        let t = UsageTotals {
-                            requests: d.requests,
-                            chat_requests: d.chat_requests,
-                            retrievals: d.retrievals,
-                            prompt_tokens: d.prompt_tokens,
-                            completion_tokens: d.completion_tokens,
-                            total_tokens: d.total_tokens,
-                        };
+                        let t = d.totals;
                         println!("{},{},{}", d.day, csv_field(&d.model), numbers(&t, ",", 0));
                     }
                 }
@@ -100,14 +93,7 @@ pub async fn run(args: UsageArgs) -> Result<(), String> {
                         table_header(&format!("{:<10}  {:<24}", "day", "model"))
                     );
                     for d in &report.days {
-                        let t = UsageTotals {
-                            requests: d.requests,
-                            chat_requests: d.chat_requests,
-                            retrievals: d.retrievals,
-                            prompt_tokens: d.prompt_tokens,
-                            completion_tokens: d.completion_tokens,
-                            total_tokens: d.total_tokens,
-                        };
+                        let t = d.totals;
                         let model = if d.model.is_empty() { "-" } else { &d.model };
                         println!("{:<10}  {:<24}  {}", d.day, model, numbers(&t, "  ", 17));
                     }

@@ -76,17 +76,25 @@ pub struct UsageTotals {
     pub total_tokens: i64,
 }
 
+impl std::ops::AddAssign for UsageTotals {
+    fn add_assign(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.chat_requests += other.chat_requests;
+        self.retrievals += other.retrievals;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+/// One day and model: its counts beside `day` and `model` in the JSON (flattened).
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageDay {
     pub day: NaiveDate,
     /// The model asked for; "" for requests that called none (search, documents…).
     pub model: String,
-    pub requests: i64,
-    pub chat_requests: i64,
-    pub retrievals: i64,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    pub total_tokens: i64,
+    #[serde(flatten)]
+    pub totals: UsageTotals,
 }
 
 /// One tenant's usage over a range.
@@ -109,15 +117,6 @@ pub struct TenantUsage {
 
 type Row = (String, NaiveDate, String, i64, i64, i64, i64, i64);
 
-fn add(totals: &mut UsageTotals, day: &UsageDay) {
-    totals.requests += day.requests;
-    totals.chat_requests += day.chat_requests;
-    totals.retrievals += day.retrievals;
-    totals.prompt_tokens += day.prompt_tokens;
-    totals.completion_tokens += day.completion_tokens;
-    totals.total_tokens += day.total_tokens;
-}
-
 fn day_of(row: Row) -> (String, UsageDay) {
     let (tenant_id, day, model, requests, chat_requests, retrievals, prompt, completion) = row;
     (
@@ -125,12 +124,14 @@ fn day_of(row: Row) -> (String, UsageDay) {
         UsageDay {
             day,
             model,
-            requests,
-            chat_requests,
-            retrievals,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
+            totals: UsageTotals {
+                requests,
+                chat_requests,
+                retrievals,
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: prompt + completion,
+            },
         },
     )
 }
@@ -180,7 +181,7 @@ pub async fn report(
         .await?
         .into_iter()
         .map(|r| day_of(r).1)
-        .inspect(|d| add(&mut totals, d))
+        .inspect(|d| totals += d.totals)
         .collect();
     Ok(UsageReport {
         tenant_id: tenant_id.to_owned(),
@@ -204,7 +205,7 @@ pub async fn all(conn: &mut AsyncPgConnection, range: Range) -> AppResult<Vec<Te
         .collect();
     for row in rows(conn, None, range).await? {
         let (tenant_id, day) = day_of(row);
-        add(by_tenant.entry(tenant_id).or_default(), &day);
+        *by_tenant.entry(tenant_id).or_default() += day.totals;
     }
     Ok(by_tenant
         .into_iter()
