@@ -19,23 +19,42 @@ use crate::services::api_keys::{self as service, CreateApiKey};
 use crate::store::models::api_key::ApiKeyView;
 
 /// The creation response: the key's JSON plus `key`, the only time the key is shown.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Serialize, Deserialize)]
 pub struct CreatedApiKey {
-    pub id: Uuid,
-    pub tenant_id: String,
-    pub name: String,
-    pub prefix: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub requests_per_minute: Option<i32>,
-    pub scopes: Vec<String>,
+    #[serde(flatten)]
+    pub view: ApiKeyView,
     /// The key (`tg_…`): send it as `X-API-Key` or `Authorization: Bearer`. Store it now;
     /// it cannot be shown again.
-    #[schema(format = Password)]
     pub key: String,
 }
+
+/// `ApiKeyView`'s object with `key` added to its properties. utoipa's own flatten would give
+/// an `allOf` of the two, the same shape, but one object keeps the schema as it always read.
+impl utoipa::PartialSchema for CreatedApiKey {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+        let mut schema = <ApiKeyView as utoipa::PartialSchema>::schema();
+        if let utoipa::openapi::RefOr::T(Schema::Object(object)) = &mut schema {
+            object.description = Some(
+                "The creation response: the key's JSON plus `key`, the only time the key is \
+                 shown."
+                    .to_owned(),
+            );
+            let key = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+                .description(Some(
+                    "The key (`tg_…`): send it as `X-API-Key` or `Authorization: Bearer`. Store \
+                     it now;\nit cannot be shown again.",
+                ));
+            object.properties.insert("key".to_owned(), key.into());
+            object.required.push("key".to_owned());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for CreatedApiKey {}
 
 #[utoipa::path(post, path = "/admin/tenants/{id}/api-keys", operation_id = "create_api_key", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "tenant id")),
@@ -63,20 +82,10 @@ pub async fn create(
         input,
     )
     .await?;
-    let row = created.row;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
-            id: row.id,
-            tenant_id: row.tenant_id,
-            name: row.name,
-            prefix: row.prefix,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            last_used_at: row.last_used_at,
-            revoked_at: row.revoked_at,
-            requests_per_minute: row.requests_per_minute,
-            scopes: row.scopes,
+            view: created.row.into(),
             key: created.plaintext.expose_secret().to_owned(),
         }),
     ))
