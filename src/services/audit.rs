@@ -7,7 +7,7 @@ use crate::errors::AppResult;
 use crate::identity::authz::{Scope, TenantFilter};
 use crate::store::models::audit::{AuditEntry, NewAuditEntry};
 use crate::store::rls::WriteFn;
-use crate::store::schema::{audit_log, tenants};
+use crate::store::schema::audit_log;
 
 /// Who acted: a user (`user:<uuid>`), an API key (`api_key:<uuid>`) or the CLI (`cli`); with
 /// an impersonation token, `impersonator` is the user really acting (`user:<uuid>`).
@@ -145,9 +145,7 @@ pub async fn list(
     match scope.tenant_filter() {
         TenantFilter::All => {}
         TenantFilter::InOrg(org) => {
-            let org_tenants = tenants::table
-                .filter(tenants::org_id.eq(org.to_owned()))
-                .select(tenants::id);
+            let org_tenants = super::orgs::tenant_ids(org.to_owned());
             query = query.filter(audit_log::tenant_id.eq_any(org_tenants.nullable()));
         }
         TenantFilter::Only(t) => query = query.filter(audit_log::tenant_id.eq(t.to_owned())),

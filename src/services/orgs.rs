@@ -166,6 +166,14 @@ pub async fn list(conn: &mut AsyncPgConnection, scope: &Scope) -> AppResult<Vec<
     Ok(query.load(conn).await?)
 }
 
+/// The ids of the organization's tenants, as a subquery (`….eq_any(tenant_ids(org).nullable())`).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn tenant_ids(org: String) -> _ {
+    tenants::table
+        .filter(tenants::org_id.eq(org))
+        .select(tenants::id)
+}
+
 /// The organization's tenants, by id.
 pub async fn tenants(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Vec<Tenant>> {
     Ok(tenants::table

@@ -368,9 +368,7 @@ pub async fn list(
     match scope.tenant_filter() {
         TenantFilter::All => {}
         TenantFilter::InOrg(org) => {
-            let org_tenants = tenants::table
-                .filter(tenants::org_id.eq(org.to_owned()))
-                .select(tenants::id);
+            let org_tenants = super::orgs::tenant_ids(org.to_owned());
             query = query
                 .filter(users::role.ne(Role::Superuser.as_str()))
                 .filter(
