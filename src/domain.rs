@@ -1,7 +1,15 @@
 //! Validated newtypes. Once built, the type says the value is valid; code that holds one never
-//! checks it again. Raw strings are parsed where they enter: a tenant id from a request path in
-//! `TenantCache::get` and `announce`, a row's `id` in `TenantContext::build`, an id in a request
-//! body in the tenant and organization services.
+//! checks it again. Raw strings are parsed where they enter:
+//! - a tenant id of a request (path, token, API key) in `TenantCache::get` (checked without
+//!   building one, so a cache hit allocates nothing; built on a miss) and `announce`;
+//! - a row's id where it is read as a `TenantId` (diesel `FromSql`, e.g. `services::api_keys`'s
+//!   `require_tenant`) and in `TenantContext::build` (the `Tenant` row keeps a `String`);
+//! - a new tenant's id in `services::tenants::create`, carried on in `NewTenant`; an email in
+//!   `services::users`. An organization id follows the tenant id rules, checked there once.
+//!
+//! Not parsed: an id that is only looked up (`services::tenants::get`, `api_keys::list`, the
+//! CLI's arguments). It is compared with stored ids, which all parsed, so one that would not
+//! parse finds nothing: the same 404 as a missing one.
 
 use std::borrow::Borrow;
 use std::fmt;
