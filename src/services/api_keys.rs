@@ -184,6 +184,18 @@ pub async fn revoke(
     Ok(key)
 }
 
+/// The key, locked for the rest of the transaction; 404 when there is none.
+async fn lock_key(conn: &mut AsyncPgConnection, key_id: Uuid) -> AppResult<ApiKey> {
+    api_keys::table
+        .find(key_id)
+        .select(ApiKey::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found("API key"))
+}
+
 /// `revoke` without telling the caches (inside a larger transaction, which tells them).
 async fn revoke_in(
     conn: &mut AsyncPgConnection,
@@ -192,15 +204,10 @@ async fn revoke_in(
     key_id: Uuid,
 ) -> AppResult<ApiKey> {
     audit::audited(conn, actor, async |conn| {
-        let key: ApiKey = api_keys::table
-            .find(key_id)
-            .select(ApiKey::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
-            .filter(|k| tenant_id.is_none_or(|t| k.tenant_id == t))
-            .ok_or_else(|| AppError::not_found("API key"))?;
+        let key = lock_key(conn, key_id).await?;
+        if tenant_id.is_some_and(|t| key.tenant_id != t) {
+            return Err(AppError::not_found("API key"));
+        }
         if key.revoked_at.is_some() {
             return Ok((key, None));
         }
@@ -228,14 +235,7 @@ pub async fn rotate(
 ) -> AppResult<(ApiKey, CreatedKey)> {
     let (revoked, created) = conn
         .transaction(async |conn| {
-            let old: ApiKey = api_keys::table
-                .find(key_id)
-                .select(ApiKey::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or_else(|| AppError::not_found("API key"))?;
+            let old = lock_key(conn, key_id).await?;
             if old.revoked_at.is_some() {
                 return Err(AppError::validation(
                     "key_id",

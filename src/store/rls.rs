@@ -96,43 +96,37 @@ impl<'a> From<&'a mut PooledConnection> for Conn<'a> {
     }
 }
 
-/// Runs `work` in a transaction limited to `tenant_id`'s rows ([`scope_to_tenant`]).
-pub async fn scoped<'c, T, E, F>(
-    conn: impl Into<Conn<'c>>,
-    tenant_id: &TenantId,
-    work: F,
-) -> Result<T, E>
-where
-    T: Send,
-    E: From<diesel::result::Error> + From<PoolError> + Send,
-    for<'r> F: AsyncFnOnce(&'r mut AsyncPgConnection) -> Result<T, E>
-        + WriteFn<&'r mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-{
-    in_scope(conn.into(), tenant_id, None, work).await
+/// Whose rows a [`scoped`] transaction sees, and for a read, how long its statements may run.
+#[derive(Clone, Copy)]
+pub struct TenantScope<'a> {
+    pub tenant_id: &'a TenantId,
+    pub statement_timeout: Option<Duration>,
 }
 
-/// [`scoped`] for a read bound by `statement_timeout` ([`scope_to_tenant_for_reading`]).
-pub async fn scoped_reading<'c, T, E, F>(
-    conn: impl Into<Conn<'c>>,
-    tenant_id: &TenantId,
-    statement_timeout: Duration,
-    work: F,
-) -> Result<T, E>
-where
-    T: Send,
-    E: From<diesel::result::Error> + From<PoolError> + Send,
-    for<'r> F: AsyncFnOnce(&'r mut AsyncPgConnection) -> Result<T, E>
-        + WriteFn<&'r mut AsyncPgConnection, Result<T, E>, Fut: Send>
-        + Send,
-{
-    in_scope(conn.into(), tenant_id, Some(statement_timeout), work).await
+impl<'a> TenantScope<'a> {
+    /// A read bound by `statement_timeout` ([`scope_to_tenant_for_reading`]).
+    pub fn reading(tenant_id: &'a TenantId, statement_timeout: Duration) -> Self {
+        Self {
+            tenant_id,
+            statement_timeout: Some(statement_timeout),
+        }
+    }
 }
 
-async fn in_scope<T, E, F>(
-    conn: Conn<'_>,
-    tenant_id: &TenantId,
-    statement_timeout: Option<Duration>,
+impl<'a> From<&'a TenantId> for TenantScope<'a> {
+    fn from(tenant_id: &'a TenantId) -> Self {
+        Self {
+            tenant_id,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// Runs `work` in a transaction limited to one tenant's rows ([`scope_to_tenant`]; with a
+/// statement timeout, [`scope_to_tenant_for_reading`]).
+pub async fn scoped<'c, 's, T, E, F>(
+    conn: impl Into<Conn<'c>>,
+    scope: impl Into<TenantScope<'s>>,
     work: F,
 ) -> Result<T, E>
 where
@@ -142,8 +136,9 @@ where
         + WriteFn<&'r mut AsyncPgConnection, Result<T, E>, Fut: Send>
         + Send,
 {
+    let scope = scope.into();
     let mut taken;
-    let conn: &mut AsyncPgConnection = match conn {
+    let conn: &mut AsyncPgConnection = match conn.into() {
         Conn::Pool(pool) => {
             taken = pool.get().await?;
             &mut taken
@@ -151,9 +146,9 @@ where
         Conn::Held(conn) => conn,
     };
     conn.transaction(async move |conn| {
-        match statement_timeout {
-            None => scope_to_tenant(conn, tenant_id).await?,
-            Some(timeout) => scope_to_tenant_for_reading(conn, tenant_id, timeout).await?,
+        match scope.statement_timeout {
+            None => scope_to_tenant(conn, scope.tenant_id).await?,
+            Some(timeout) => scope_to_tenant_for_reading(conn, scope.tenant_id, timeout).await?,
         }
         work(conn).await
     })

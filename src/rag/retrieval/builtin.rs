@@ -22,6 +22,7 @@ use diesel_async::RunQueryDsl;
 use super::store::DocumentStore;
 use super::{ChunkedDocument, DocumentSummary, Passage, Retriever};
 use crate::errors::{AppError, AppResult};
+use crate::store::TenantScope;
 use crate::store::models::tenant::RetrieverKind;
 
 /// The text search configurations a tenant may choose: those PostgreSQL 15 ships. The
@@ -213,8 +214,10 @@ impl Retriever for BuiltinRetriever {
         let operators = uses_operators(&parts.text);
         let timeout = self.store.limits().statement_timeout;
         let mut conn = self.store.conn().await?;
-        let rows: Vec<MatchRow> =
-            crate::store::scoped_reading(&mut *conn, tenant, timeout, async |conn| {
+        let rows: Vec<MatchRow> = crate::store::scoped(
+            &mut *conn,
+            TenantScope::reading(tenant, timeout),
+            async |conn| {
                 diesel::sql_query(SEARCH_SQL.as_str())
                     .bind::<Text, _>(tenant)
                     .bind::<Text, _>(&parts.text)
@@ -226,8 +229,9 @@ impl Retriever for BuiltinRetriever {
                     .load(conn)
                     .await
                     .map_err(AppError::from)
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| Passage {

@@ -1,6 +1,6 @@
 //! A tenant's documents in Postgres: the `documents` table, one row per chunk.
 //!
-//! Every statement runs inside [`store::scoped`] (reads: [`store::scoped_reading`]), a
+//! Every statement runs inside [`store::scoped`] (reads with a statement timeout), a
 //! transaction in which the table's row-level security policy hides every other tenant's rows
 //! (`crate::store::rls` says how).
 
@@ -18,7 +18,7 @@ use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::store::models::document::NewChunk;
 use crate::store::schema::documents;
-use crate::store::{self, db::Pool, db::PooledConnection};
+use crate::store::{self, TenantScope, db::Pool, db::PooledConnection};
 
 /// Rows per `INSERT`: well below Postgres' 65535 bind parameters (7 per row).
 const INSERT_BATCH: usize = 1000;
@@ -194,8 +194,10 @@ impl DocumentStore {
         let tenant = self.tenant.as_str();
         let mut conn = self.conn().await?;
         let timeout = self.limits.statement_timeout;
-        let rows: Vec<SummaryRow> =
-            store::scoped_reading(&mut *conn, &self.tenant, timeout, async |conn| {
+        let rows: Vec<SummaryRow> = store::scoped(
+            &mut *conn,
+            TenantScope::reading(&self.tenant, timeout),
+            async |conn| {
                 // Chunk 0 carries the document's fields; the count walks the primary key.
                 diesel::sql_query(
                     "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \
@@ -212,8 +214,9 @@ impl DocumentStore {
                 .load(conn)
                 .await
                 .map_err(AppError::from)
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| DocumentSummary {
