@@ -2,8 +2,8 @@
 //! checks it again. Raw strings are parsed where they enter:
 //! - a tenant id of a request (path, token, API key) in `TenantCache::get` (checked without
 //!   building one, so a cache hit allocates nothing; built on a miss) and `announce`;
-//! - a row's id where it is read as a `TenantId` (diesel `FromSql`, e.g. `services::api_keys`'s
-//!   `require_tenant`) and in `TenantContext::build` (the `Tenant` row keeps a `String`);
+//! - a row's id where it is read as a `TenantId` (diesel `FromSql`: `Tenant::id`, the id
+//!   `services::api_keys`'s `require_tenant` returns, the retention task's tenants);
 //! - a new tenant's id in `services::tenants::create`, carried on in `NewTenant`; an email in
 //!   `services::users`. An organization id follows the tenant id rules, checked there once.
 //!

@@ -157,8 +157,8 @@ impl AppState {
 
 /// The server's caches, told by the services after each write commits.
 impl crate::services::caches::Caches for AppState {
-    async fn tenant_changed(&self, id: &str, version: i64) {
-        self.tenants.announce(id, version).await;
+    async fn tenant_changed(&self, id: &crate::domain::TenantId, version: i64) {
+        self.tenants.announce_id(id, version).await;
     }
 
     async fn api_key_revoked(&self, prefix: &str) {

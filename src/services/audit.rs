@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::domain::TenantId;
 use crate::errors::AppResult;
 use crate::identity::authz::{Scope, TenantFilter};
 use crate::store::models::audit::{AuditEntry, NewAuditEntry};
@@ -71,6 +72,11 @@ impl Change {
             tenant_id: tenant_id.map(str::to_owned),
             fields,
         }
+    }
+
+    /// A change to a tenant itself: the tenant is both the target and the entry's tenant.
+    pub fn of_tenant(action: &'static str, id: &TenantId, fields: Vec<String>) -> Self {
+        Self::new(action, id.as_str(), Some(id.as_str()), fields)
     }
 }
 

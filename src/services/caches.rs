@@ -9,9 +9,11 @@ use std::future::Future;
 
 use uuid::Uuid;
 
+use crate::domain::TenantId;
+
 pub trait Caches: Sync {
     /// A tenant row changed and is now at `version`.
-    fn tenant_changed(&self, id: &str, version: i64) -> impl Future<Output = ()> + Send;
+    fn tenant_changed(&self, id: &TenantId, version: i64) -> impl Future<Output = ()> + Send;
     /// An API key was revoked (or replaced): drop it by its prefix.
     fn api_key_revoked(&self, prefix: &str) -> impl Future<Output = ()> + Send;
     /// A user changed (role, activity): drop what is remembered about it.
@@ -22,7 +24,7 @@ pub trait Caches: Sync {
 pub struct NoCaches;
 
 impl Caches for NoCaches {
-    async fn tenant_changed(&self, _id: &str, _version: i64) {}
+    async fn tenant_changed(&self, _id: &TenantId, _version: i64) {}
 
     async fn api_key_revoked(&self, _prefix: &str) {}
 

@@ -359,7 +359,7 @@ pub async fn create(
             .returning(Tenant::as_returning())
             .get_result(conn)
             .await?;
-        let change = Change::new("tenant.create", &tenant.id, Some(&tenant.id), fields);
+        let change = Change::of_tenant("tenant.create", &tenant.id, fields);
         Ok((tenant, Some(change)))
     })
     .await?;
@@ -499,8 +499,8 @@ pub async fn update(
         if let Some(language) = &changes.search_language {
             reindex_documents(conn, &tenant.id, language).await?;
         }
-        let change = (!fields.is_empty())
-            .then(|| Change::new("tenant.update", &tenant.id, Some(&tenant.id), fields));
+        let change =
+            (!fields.is_empty()).then(|| Change::of_tenant("tenant.update", &tenant.id, fields));
         Ok((tenant, change))
     })
     .await?;
@@ -514,7 +514,7 @@ pub async fn update(
 /// transaction (audit, notification) still runs as the gateway's own user.
 async fn reindex_documents(
     conn: &mut AsyncPgConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     language: &str,
 ) -> AppResult<()> {
     use diesel::sql_types::Text;
@@ -560,7 +560,7 @@ pub async fn set_active(
             "tenant.deactivate"
         };
         let fields = vec!["is_active".to_owned()];
-        let change = Change::new(action, &tenant.id, Some(&tenant.id), fields);
+        let change = Change::of_tenant(action, &tenant.id, fields);
         Ok((tenant, Some(change)))
     })
     .await?;

@@ -131,14 +131,19 @@ impl TenantCache {
                 .is_some_and(|v| *v > ctx.version)
     }
 
-    /// A change to `id` at `version` (from NOTIFY, or from this replica's own update).
+    /// A change to `id` at `version` from NOTIFY (the payload's id is parsed here).
     pub async fn announce(&self, id: &str, version: i64) {
-        let Ok(key) = TenantId::parse(id) else {
-            return;
-        };
+        if let Ok(id) = TenantId::parse(id) {
+            self.announce_id(&id, version).await;
+        }
+    }
+
+    /// A change to `id` at `version`: from NOTIFY, or from this replica's own update.
+    pub async fn announce_id(&self, key: &TenantId, version: i64) {
+        let id = key.as_str();
         self.any_announced.store(true, Ordering::Release);
         self.announced
-            .entry(key)
+            .entry(key.clone())
             .and_modify(|v| *v = (*v).max(version))
             .or_insert(version);
         // This replica's own change comes back as a notification too: an entry already at

@@ -43,12 +43,12 @@ impl TenantContext {
         default_prompt: &Arc<str>,
         deps: &RetrievalDeps,
     ) -> AppResult<Self> {
-        let id = TenantId::parse(&row.id).map_err(AppError::internal)?;
+        let id = row.id.clone();
         let api_key = match &row.pinecone_api_key_enc {
             None => None,
             Some(stored) => {
                 let slot = SecretSlot {
-                    tenant_id: &row.id,
+                    tenant_id: row.id.as_str(),
                     field: PINECONE_API_KEY_FIELD,
                 };
                 let key = keys.decrypt(slot, stored).map_err(|e| {
@@ -77,7 +77,7 @@ impl TenantContext {
             _ => default_prompt.clone(),
         };
         let info = TenantInfo {
-            id: row.id.clone(),
+            id: row.id.to_string(),
             name: row.name.clone(),
             system_prompt: row.system_prompt.clone(),
             retriever: retriever_kind,

@@ -42,7 +42,7 @@ pub const PINECONE_API_KEY_FIELD: &str = "pinecone_api_key";
 #[diesel(table_name = tenants)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub is_active: bool,
     pub system_prompt: Option<String>,
@@ -177,7 +177,7 @@ impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
         let retriever = t.retriever_kind();
         Self {
-            id: t.id,
+            id: t.id.to_string(),
             name: t.name,
             is_active: t.is_active,
             system_prompt: t.system_prompt,

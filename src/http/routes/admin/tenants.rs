@@ -31,7 +31,7 @@ pub struct ListQuery {
 /// The tenant, or 404 when it is missing or outside the scope (the same answer).
 pub async fn reachable(conn: &mut AsyncPgConnection, scope: &Scope, id: &str) -> AppResult<Tenant> {
     match service::get(conn, id).await {
-        Ok(t) if scope.covers_tenant(&t.id, t.org_id.as_deref()) => Ok(t),
+        Ok(t) if scope.covers_tenant(t.id.as_str(), t.org_id.as_deref()) => Ok(t),
         Ok(_) => Err(AppError::not_found("tenant")),
         Err(e) => Err(e),
     }
