@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::OrNotFound;
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
 use super::check_name;
@@ -81,8 +82,7 @@ async fn require_tenant(conn: &mut AsyncPgConnection, tenant_id: &str) -> AppRes
         .select(tenants::id)
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("tenant"))
+        .or_not_found("tenant")
 }
 
 /// The audit entry of a change to `key`.
@@ -192,8 +192,7 @@ async fn lock_key(conn: &mut AsyncPgConnection, key_id: Uuid) -> AppResult<ApiKe
         .for_update()
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("API key"))
+        .or_not_found("API key")
 }
 
 /// `revoke` without telling the caches (inside a larger transaction, which tells them).

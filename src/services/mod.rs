@@ -14,7 +14,20 @@ pub mod tenants;
 pub mod usage;
 pub mod users;
 
-use crate::errors::FieldError;
+use diesel::{OptionalExtension, QueryResult};
+
+use crate::errors::{AppError, AppResult, FieldError};
+
+/// A query for one row, as the services answer it: a missing row is the 404 of `what`.
+trait OrNotFound<T> {
+    fn or_not_found(self, what: &str) -> AppResult<T>;
+}
+
+impl<T> OrNotFound<T> for QueryResult<T> {
+    fn or_not_found(self, what: &str) -> AppResult<T> {
+        self.optional()?.ok_or_else(|| AppError::not_found(what))
+    }
+}
 
 /// The longest name of a tenant, an organization or an API key.
 const MAX_NAME: usize = 200;

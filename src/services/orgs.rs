@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
+use super::OrNotFound;
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
 use super::check_name;
@@ -148,8 +149,7 @@ pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Organizati
         .select(Organization::as_select())
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("organization"))
+        .or_not_found("organization")
 }
 
 /// Organizations inside `scope` (an org scope: its own), by id.

@@ -9,6 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::OrNotFound;
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
 use super::{check_name, double_option};
@@ -480,22 +481,16 @@ pub async fn update(
     let changes = tenant_changes(keys, id, input)?;
     let fields = changes.changed_fields();
     let tenant = audit::audited(conn, actor, async |conn| {
-        let tenant: Tenant = if changes.is_empty() {
-            tenants::table
-                .find(id)
-                .select(Tenant::as_select())
-                .first(conn)
-                .await
-                .optional()?
+        let tenant = if changes.is_empty() {
+            get(conn, id).await?
         } else {
             diesel::update(tenants::table.find(id))
                 .set(&changes)
                 .returning(Tenant::as_returning())
                 .get_result(conn)
                 .await
-                .optional()?
-        }
-        .ok_or_else(|| AppError::not_found("tenant"))?;
+                .or_not_found("tenant")?
+        };
         if let Some(language) = &changes.search_language {
             reindex_documents(conn, &tenant.id, language).await?;
         }
@@ -574,8 +569,7 @@ pub async fn get(conn: &mut AsyncPgConnection, id: &str) -> AppResult<Tenant> {
         .select(Tenant::as_select())
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("tenant"))
+        .or_not_found("tenant")
 }
 
 /// Tenants inside `scope`, by id.

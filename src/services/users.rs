@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::OrNotFound;
 use super::audit::{self, Actor, Change};
 use super::caches::Caches;
 use super::double_option;
@@ -265,8 +266,7 @@ pub async fn update(
             .returning(User::as_returning())
             .get_result(conn)
             .await
-            .optional()?
-            .ok_or_else(|| AppError::not_found("user"))?;
+            .or_not_found("user")?;
         let target = user.id.to_string();
         let change = Change::new("user.update", target, user.tenant_id.as_deref(), fields);
         Ok((user, Some(change)))
@@ -343,8 +343,7 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> AppResu
         .select(User::as_select())
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(|| AppError::not_found("user"))
+        .or_not_found("user")
 }
 
 /// Users inside `scope` (see `crate::identity::authz::Scope::covers_user`), of one tenant when
