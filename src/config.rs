@@ -329,6 +329,41 @@ fn positive_seconds(
     Ok(Duration::from_secs(secs))
 }
 
+/// A number that must not be 0: `TENANT_CACHE_CAPACITY`, the login limits, …
+fn positive<T>(env: &dyn Env, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+{
+    let n: T = parse_or(env, name, default, "a positive whole number")?;
+    if n == T::default() {
+        return Err(ConfigError::new(name, "must be greater than 0"));
+    }
+    Ok(n)
+}
+
+fn postgres_url(name: &'static str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            name,
+            "must start with postgres:// or postgresql://",
+        ))
+    }
+}
+
+/// `DATABASE_POOL_MODE`: what sits between the gateway and Postgres.
+fn pool_mode(env: &dyn Env) -> Result<PoolMode, ConfigError> {
+    match get(env, "DATABASE_POOL_MODE").as_deref() {
+        None | Some("session") => Ok(PoolMode::Session),
+        Some("transaction") => Ok(PoolMode::Transaction),
+        Some(_) => Err(ConfigError::new(
+            "DATABASE_POOL_MODE",
+            "must be session or transaction (PgBouncer's statement mode cannot run transactions)",
+        )),
+    }
+}
+
 impl DatabaseConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let url = get(env, "DATABASE_URL").ok_or_else(|| {
@@ -337,38 +372,13 @@ impl DatabaseConfig {
                 "is not set (e.g. postgres://user:password@host:5432/db)",
             )
         })?;
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "must start with postgres:// or postgresql://",
-            ));
-        }
-        let pool_size: usize = parse_or(env, "DATABASE_POOL_SIZE", 10, "a positive whole number")?;
-        if pool_size == 0 {
-            return Err(ConfigError::new(
-                "DATABASE_POOL_SIZE",
-                "must be greater than 0",
-            ));
-        }
+        postgres_url("DATABASE_URL", &url)?;
+        let pool_size: usize = positive(env, "DATABASE_POOL_SIZE", 10)?;
         let listen_url = get(env, "DATABASE_LISTEN_URL");
-        if let Some(listen) = &listen_url
-            && !(listen.starts_with("postgres://") || listen.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "DATABASE_LISTEN_URL",
-                "must start with postgres:// or postgresql://",
-            ));
+        if let Some(listen) = &listen_url {
+            postgres_url("DATABASE_LISTEN_URL", listen)?;
         }
-        let pool_mode = match get(env, "DATABASE_POOL_MODE").as_deref() {
-            None | Some("session") => PoolMode::Session,
-            Some("transaction") => PoolMode::Transaction,
-            Some(_) => {
-                return Err(ConfigError::new(
-                    "DATABASE_POOL_MODE",
-                    "must be session or transaction (PgBouncer's statement mode cannot run transactions)",
-                ));
-            }
-        };
+        let pool_mode = pool_mode(env)?;
         let statement_ms: u64 = parse_or(
             env,
             "RETRIEVAL_STATEMENT_TIMEOUT_MS",
@@ -383,18 +393,11 @@ impl DatabaseConfig {
         }
         // Half the pool by default: a tenant flooding slow searches leaves the other half to
         // everyone else.
-        let tenant_max_connections: usize = parse_or(
+        let tenant_max_connections: usize = positive(
             env,
             "DATABASE_TENANT_MAX_CONNECTIONS",
             (pool_size / 2).max(1),
-            "a positive whole number",
         )?;
-        if tenant_max_connections == 0 {
-            return Err(ConfigError::new(
-                "DATABASE_TENANT_MAX_CONNECTIONS",
-                "must be greater than 0",
-            ));
-        }
         Ok(Self {
             url: SecretString::from(url),
             listen_url: listen_url.map(SecretString::from),
@@ -636,18 +639,6 @@ pub fn key_ring_from_env(env: &dyn Env) -> Result<KeyRing, ConfigError> {
         }
     }
     Ok(KeyRing::new(current, previous))
-}
-
-/// A number that must not be 0: `TENANT_CACHE_CAPACITY`, the login limits, …
-fn positive<T>(env: &dyn Env, name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + Default + PartialEq,
-{
-    let n: T = parse_or(env, name, default, "a positive whole number")?;
-    if n == T::default() {
-        return Err(ConfigError::new(name, "must be greater than 0"));
-    }
-    Ok(n)
 }
 
 /// `BACKEND_CORS_ORIGINS`, `HOST`, `PORT`.
