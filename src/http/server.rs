@@ -1,4 +1,5 @@
-//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
+//! Serving on a bound listener (the caller binds it, so it can say what to do when the port is
+//! taken): run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
 //! `SHUTDOWN_DRAIN_SECONDS` (`/ready` fails, requests are still served), stop accepting, let the
 //! requests in flight finish, write the usage counts; the process then exits 0.
 //!
