@@ -117,7 +117,7 @@ pub fn now_secs() -> u64 {
 }
 
 impl TokenVerifier {
-    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Result<Self, String> {
+    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Self {
         let (keys, encoding) = match &config.key {
             JwtKeySource::Hmac(secret) => {
                 let bytes = secret.expose_secret().as_bytes();
@@ -158,14 +158,14 @@ impl TokenVerifier {
         let revocations = Arc::new(Revocations::new(
             config.access_token_ttl + Duration::from_secs(config.leeway_seconds),
         ));
-        Ok(Self {
+        Self {
             keys,
             encoding,
             config: config.clone(),
             validation,
             cache,
             revocations,
-        })
+        }
     }
 
     /// The revocations every verified token is checked against (fed by the change listener).

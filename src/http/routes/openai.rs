@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 
 use crate::app::state::AppState;
 use crate::config::LlmConfig;
-use crate::errors::{AppError, AppResult, ErrorBody};
+use crate::errors::{AppError, AppResult};
+use crate::http::error::{ErrorBody, HttpError};
 use crate::http::extractors::{CurrentTenant, SystemPrompt, TenantRetriever};
 use crate::http::routes::ValidJson;
 use crate::rag::llm::Llm;
