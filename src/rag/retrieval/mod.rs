@@ -10,14 +10,14 @@
 //! - `pinecone`: the tenant's Pinecone index (REST data plane), query vectors from `embeddings`.
 //! - `none`: no retrieval; documents are still kept.
 //! - `embeddings`: the OpenAI-compatible `/embeddings` client.
-//! - `upstream`: timeouts, retries and error mapping shared by the HTTP backends.
+//!
+//! Timeouts, retries and error mapping of the HTTP backends are `crate::rag::upstream`'s.
 
 pub mod builtin;
 pub mod embeddings;
 pub mod none;
 pub mod pinecone;
 pub mod store;
-mod upstream;
 
 use std::sync::Arc;
 
