@@ -18,19 +18,12 @@ use serde::{Deserialize, Serialize};
 use crate::app::state::AppState;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::http::extractors::{CallerOf, CurrentTenant};
-use crate::http::routes::{ValidJson, ValidQuery};
+use crate::http::routes::params::Page;
+use crate::http::routes::{ValidJson, ValidQuery, deleted};
 use crate::http::writers::require_writer;
 use crate::rag::retrieval::DocumentSummary;
 use crate::services::documents::{self as service, IngestOutcome, IngestRequest, NewDocument};
 use crate::services::file_text;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DocumentList {
@@ -213,13 +206,13 @@ fn name_the_files(error: AppError, names: &[String]) -> AppError {
 }
 
 #[utoipa::path(get, path = "/documents", tag = "documents", security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(Page),
     responses((status = 200, body = DocumentList)))]
 pub async fn list(
     CurrentTenant(tenant): CurrentTenant,
-    ValidQuery(query): ValidQuery<ListQuery>,
+    ValidQuery(page): ValidQuery<Page>,
 ) -> AppResult<Json<DocumentList>> {
-    let (limit, offset) = crate::http::routes::page(query.limit, query.offset)?;
+    let (limit, offset) = page.checked()?;
     let documents = tenant.retriever.list(limit, offset).await?;
     Ok(Json(DocumentList { documents }))
 }
@@ -238,9 +231,5 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     require_writer(&state, &caller).await?;
-    if tenant.retriever.delete(&id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::not_found("document"))
-    }
+    deleted(tenant.retriever.delete(&id).await?, "document")
 }
