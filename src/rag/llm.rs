@@ -208,37 +208,32 @@ impl ChatStream {
             if data == "[DONE]" {
                 return Some(Ok(StreamEvent::Done));
             }
-            let value: Value = match serde_json::from_str(data) {
-                Ok(value) => value,
-                Err(_) => {
-                    return Some(Err(AppError::Upstream(
-                        "the LLM upstream sent a chunk that is not JSON".into(),
-                    )));
-                }
-            };
-            if let Some(error) = value.get("error") {
-                // An upstream (or a proxy in front of it) may echo the key it was sent: the
-                // message reaches the client's `error` event and the log only redacted.
-                let message = error_message_of(error).unwrap_or("no details");
-                let key = self.key.as_ref().map(|k| k.expose_secret());
-                let message = crate::redact::redact(&clip(message), key.as_slice());
-                return Some(Err(AppError::Upstream(format!(
-                    "the LLM upstream reported an error mid-stream: {message}"
-                ))));
-            }
-            let chunk: ChatChunk = match serde_json::from_value(value) {
-                Ok(chunk) => chunk,
-                Err(_) => {
-                    return Some(Err(AppError::Upstream(
-                        "the LLM upstream sent a chunk of an unexpected shape".into(),
-                    )));
-                }
-            };
-            if chunk.finish_reason().is_some() {
-                self.finish_seen = true;
-            }
-            return Some(Ok(StreamEvent::Chunk(chunk)));
+            return Some(self.chunk(data));
         }
+    }
+
+    /// One `data:` payload that is neither blank nor `[DONE]`: a chunk, or the upstream's error.
+    fn chunk(&mut self, data: &str) -> AppResult<StreamEvent> {
+        let value: Value = serde_json::from_str(data).map_err(|_| {
+            AppError::Upstream("the LLM upstream sent a chunk that is not JSON".into())
+        })?;
+        if let Some(error) = value.get("error") {
+            // An upstream (or a proxy in front of it) may echo the key it was sent: the
+            // message reaches the client's `error` event and the log only redacted.
+            let message = error_message_of(error).unwrap_or("no details");
+            let key = self.key.as_ref().map(|k| k.expose_secret());
+            let message = crate::redact::redact(&clip(message), key.as_slice());
+            return Err(AppError::Upstream(format!(
+                "the LLM upstream reported an error mid-stream: {message}"
+            )));
+        }
+        let chunk: ChatChunk = serde_json::from_value(value).map_err(|_| {
+            AppError::Upstream("the LLM upstream sent a chunk of an unexpected shape".into())
+        })?;
+        if chunk.finish_reason().is_some() {
+            self.finish_seen = true;
+        }
+        Ok(StreamEvent::Chunk(chunk))
     }
 }
 

@@ -29,7 +29,8 @@ use crate::http::layers::Caller;
 use crate::http::routes::conversations::{Owner, conversation_id};
 use crate::http::routes::{ValidJson, found, params};
 use crate::rag::llm::{
-    ChatCompletionRequest, ChatMessage, ChatStream, Completion, Llm, StreamEvent, StreamOptions,
+    ChatChunk, ChatCompletionRequest, ChatMessage, ChatStream, Completion, Llm, StreamEvent,
+    StreamOptions,
 };
 use crate::rag::prompt;
 use crate::rag::retrieval::Passage;
@@ -437,6 +438,75 @@ impl StreamedTurn {
     }
 }
 
+impl Answer {
+    /// The next event to send, and whether any follow it.
+    async fn next_event(&mut self) -> (Event, bool) {
+        loop {
+            match self.upstream.next().await {
+                Some(Ok(StreamEvent::Chunk(chunk))) => {
+                    if let Some(delta) = self.read_chunk(&chunk) {
+                        return (delta, true);
+                    }
+                }
+                Some(Ok(StreamEvent::Done)) | None => return (self.finish().await, false),
+                Some(Err(error)) => {
+                    tracing::warn!(detail = %error, "LLM stream failed after it started");
+                    return (json_event("error", &error.body()), false);
+                }
+            }
+        }
+    }
+
+    /// Keeps what a chunk says of the model, usage and finish; its text as a `delta` event.
+    fn read_chunk(&mut self, chunk: &ChatChunk) -> Option<Event> {
+        if chunk.model.is_some() {
+            self.model.clone_from(&chunk.model);
+        }
+        if chunk.usage.is_some() {
+            self.usage.clone_from(&chunk.usage);
+        }
+        if let Some(reason) = chunk.finish_reason() {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        let content = chunk.content()?;
+        if let Some(turn) = self.turn.as_mut() {
+            turn.push(content);
+        }
+        Some(json_event("delta", &DeltaEvent { content }))
+    }
+
+    /// The end of the answer: its usage counted, the turn stored, then `done` (or `error` when
+    /// the turn could not be stored).
+    async fn finish(&mut self) -> Event {
+        let meter = &self.meter;
+        meter
+            .usage
+            .chat(meter.tenant_id.as_str(), &meter.model, self.usage.as_ref());
+        let mut conversation_id = None;
+        if let Some(turn) = self.turn.take() {
+            let answer = StoredAnswer {
+                content: &turn.text,
+                sources: &turn.sources,
+                model: self.model.as_deref(),
+                usage: self.usage.as_ref(),
+            };
+            if let Err(error) = turn.conversation.store(&turn.message, Some(answer)).await {
+                tracing::warn!(detail = %error, "could not store a streamed turn");
+                return json_event("error", &error.body());
+            }
+            conversation_id = Some(turn.conversation.id);
+        }
+        let done = DoneEvent {
+            usage: self.usage.take(),
+            model: self.model.take(),
+            finish_reason: self.finish_reason.take(),
+            mode: ChatMode::Generated,
+            conversation_id,
+        };
+        json_event("done", &done)
+    }
+}
+
 /// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`. With a
 /// conversation, the completed turn is stored before `done` is sent; a stream that fails
 /// stores nothing.
@@ -469,62 +539,8 @@ fn answer_events(
     };
     let rest = futures::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
-        loop {
-            match state.upstream.next().await {
-                Some(Ok(StreamEvent::Chunk(chunk))) => {
-                    if chunk.model.is_some() {
-                        state.model.clone_from(&chunk.model);
-                    }
-                    if chunk.usage.is_some() {
-                        state.usage.clone_from(&chunk.usage);
-                    }
-                    if let Some(reason) = chunk.finish_reason() {
-                        state.finish_reason = Some(reason.to_owned());
-                    }
-                    if let Some(content) = chunk.content() {
-                        if let Some(turn) = state.turn.as_mut() {
-                            turn.push(content);
-                        }
-                        let event = json_event("delta", &DeltaEvent { content });
-                        return Some((event, Some(state)));
-                    }
-                }
-                Some(Ok(StreamEvent::Done)) | None => {
-                    let meter = &state.meter;
-                    meter
-                        .usage
-                        .chat(meter.tenant_id.as_str(), &meter.model, state.usage.as_ref());
-                    let mut conversation_id = None;
-                    if let Some(turn) = state.turn.take() {
-                        let answer = StoredAnswer {
-                            content: &turn.text,
-                            sources: &turn.sources,
-                            model: state.model.as_deref(),
-                            usage: state.usage.as_ref(),
-                        };
-                        if let Err(error) =
-                            turn.conversation.store(&turn.message, Some(answer)).await
-                        {
-                            tracing::warn!(detail = %error, "could not store a streamed turn");
-                            return Some((json_event("error", &error.body()), None));
-                        }
-                        conversation_id = Some(turn.conversation.id);
-                    }
-                    let done = DoneEvent {
-                        usage: state.usage.take(),
-                        model: state.model.take(),
-                        finish_reason: state.finish_reason.take(),
-                        mode: ChatMode::Generated,
-                        conversation_id,
-                    };
-                    return Some((json_event("done", &done), None));
-                }
-                Some(Err(error)) => {
-                    tracing::warn!(detail = %error, "LLM stream failed after it started");
-                    return Some((json_event("error", &error.body()), None));
-                }
-            }
-        }
+        let (event, more) = state.next_event().await;
+        Some((event, more.then_some(state)))
     });
     futures::stream::once(async move { first }).chain(rest)
 }

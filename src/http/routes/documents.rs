@@ -146,39 +146,46 @@ async fn read_uploads(mut multipart: Multipart) -> AppResult<(Vec<String>, Vec<N
         return Err(AppError::validation("file", "no file was uploaded"));
     }
     // Parsing HTML and PDF is CPU work: off the async threads.
-    tokio::task::spawn_blocking(move || {
-        let mut names = Vec::with_capacity(files.len());
-        let mut documents = Vec::with_capacity(files.len());
-        let mut errors = Vec::new();
-        for (name, bytes) in files {
-            match file_text::extract(&name, &bytes) {
-                Ok(file) => {
-                    let title = file.title.or_else(|| {
-                        std::path::Path::new(&name)
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                    });
-                    let id = format!("{prefix}{name}");
-                    documents.push(NewDocument {
-                        title,
-                        source: Some(id.clone()),
-                        id: Some(id),
-                        text: file.text,
-                        metadata: None,
-                    });
-                }
-                Err(reason) => errors.push(FieldError::new("file", format!("{name}: {reason}"))),
+    tokio::task::spawn_blocking(move || extract_files(&prefix, files))
+        .await
+        .map_err(AppError::internal)?
+}
+
+/// The text of each file as a document (id and source `{prefix}{file name}`), with the file
+/// names in order; every file that cannot be read is named in one 422.
+fn extract_files(
+    prefix: &str,
+    files: Vec<(String, bytes::Bytes)>,
+) -> AppResult<(Vec<String>, Vec<NewDocument>)> {
+    let mut names = Vec::with_capacity(files.len());
+    let mut documents = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for (name, bytes) in files {
+        match file_text::extract(&name, &bytes) {
+            Ok(file) => {
+                let title = file.title.or_else(|| {
+                    std::path::Path::new(&name)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                });
+                let id = format!("{prefix}{name}");
+                documents.push(NewDocument {
+                    title,
+                    source: Some(id.clone()),
+                    id: Some(id),
+                    text: file.text,
+                    metadata: None,
+                });
             }
-            names.push(name);
+            Err(reason) => errors.push(FieldError::new("file", format!("{name}: {reason}"))),
         }
-        if errors.is_empty() {
-            Ok((names, documents))
-        } else {
-            Err(AppError::invalid_fields(errors))
-        }
-    })
-    .await
-    .map_err(AppError::internal)?
+        names.push(name);
+    }
+    if errors.is_empty() {
+        Ok((names, documents))
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
 }
 
 /// The service names fields `documents[i].text`; an uploader knows files by their names.
