@@ -17,10 +17,11 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Float, Jsonb, Nullable, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::store::DocumentStore;
+use super::store::{DocumentStore, scope_to_tenant_for_reading};
 use super::{ChunkedDocument, DocumentSummary, Passage, Retriever};
-use crate::errors::AppResult;
+use crate::errors::{AppError, AppResult};
 use crate::store::models::tenant::RetrieverKind;
 
 /// The text search configurations a tenant may choose: those PostgreSQL 15 ships. The
@@ -210,16 +211,25 @@ impl Retriever for BuiltinRetriever {
         let limit = i64::try_from(top_k).unwrap_or(i64::MAX);
         let parts = query_parts(query);
         let operators = uses_operators(&parts.text);
-        let query = diesel::sql_query(SEARCH_SQL.as_str())
-            .into_boxed()
-            .bind::<Text, _>(tenant)
-            .bind::<Text, _>(&parts.text)
-            .bind::<BigInt, _>(limit)
-            .bind::<Bool, _>(operators)
-            .bind::<Text, _>(&parts.head)
-            .bind::<Text, _>(&parts.last)
-            .bind::<Text, _>(language);
-        let rows: Vec<MatchRow> = self.store.read(query).await?;
+        let timeout = self.store.limits().statement_timeout;
+        let mut conn = self.store.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let rows: Vec<MatchRow> = conn
+            .transaction(async |conn| {
+                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
+                diesel::sql_query(SEARCH_SQL.as_str())
+                    .bind::<Text, _>(tenant)
+                    .bind::<Text, _>(&parts.text)
+                    .bind::<BigInt, _>(limit)
+                    .bind::<Bool, _>(operators)
+                    .bind::<Text, _>(&parts.head)
+                    .bind::<Text, _>(&parts.last)
+                    .bind::<Text, _>(language)
+                    .load(conn)
+                    .await
+                    .map_err(AppError::from)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Passage {

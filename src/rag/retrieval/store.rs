@@ -12,9 +12,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
@@ -235,40 +233,33 @@ impl DocumentStore {
         Ok(counts.into_iter().collect())
     }
 
-    /// The rows of a read (`query`, which binds the tenant id itself), in a transaction scoped
-    /// to the tenant and bound by the statement timeout of reads.
-    pub async fn read<Row>(&self, query: BoxedSqlQuery<'_, Pg, SqlQuery>) -> AppResult<Vec<Row>>
-    where
-        Row: QueryableByName<Pg> + Send + 'static,
-    {
-        let tenant = self.tenant.as_str();
-        let timeout = self.limits.statement_timeout;
-        let mut conn = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        conn.transaction(async move |conn| {
-            scope_to_tenant_for_reading(conn, tenant, timeout).await?;
-            query.load(conn).await.map_err(AppError::from)
-        })
-        .await
-    }
-
     /// One entry per document, ordered by id.
     pub async fn list(&self, limit: i64, offset: i64) -> AppResult<Vec<DocumentSummary>> {
-        // Chunk 0 carries the document's fields; the count walks the primary key.
-        let query = diesel::sql_query(
-            "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \
-                    (SELECT count(*) FROM documents c \
-                      WHERE c.tenant_id = d.tenant_id AND c.id = d.id) AS chunks \
-               FROM documents d \
-              WHERE d.tenant_id = $1 AND d.chunk = 0 \
-              ORDER BY d.id \
-              LIMIT $2 OFFSET $3",
-        )
-        .into_boxed()
-        .bind::<Text, _>(self.tenant.as_str())
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(offset);
-        let rows: Vec<SummaryRow> = self.read(query).await?;
+        let tenant = self.tenant.as_str();
+        let mut conn = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        let timeout = self.limits.statement_timeout;
+        let rows: Vec<SummaryRow> = conn
+            .transaction(async |conn| {
+                scope_to_tenant_for_reading(conn, tenant, timeout).await?;
+                // Chunk 0 carries the document's fields; the count walks the primary key.
+                diesel::sql_query(
+                    "SELECT d.id, d.title, d.source, d.metadata, d.created_at, \
+                            (SELECT count(*) FROM documents c \
+                              WHERE c.tenant_id = d.tenant_id AND c.id = d.id) AS chunks \
+                       FROM documents d \
+                      WHERE d.tenant_id = $1 AND d.chunk = 0 \
+                      ORDER BY d.id \
+                      LIMIT $2 OFFSET $3",
+                )
+                .bind::<Text, _>(tenant)
+                .bind::<BigInt, _>(limit)
+                .bind::<BigInt, _>(offset)
+                .load(conn)
+                .await
+                .map_err(AppError::from)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| DocumentSummary {
