@@ -1,13 +1,19 @@
-//! The one error type of the HTTP layer, and how it becomes the contract's JSON body.
+//! The core error type: what went wrong, in the words of the domain, with no HTTP in it.
 //!
-//! Handlers and layers return `AppError`; each variant knows its status and `code`. Causes the
-//! caller must not see (database, upstream, bugs) are logged here, inside the request's span
-//! (so with its request id), and answered with a generic sentence. Nothing in a `detail` ever
-//! carries a token, key or password.
+//! Services, identity, retrieval and the tenant cache return `AppError`; the command line and
+//! the HTTP layer both report it. Each variant is one kind of failure of the contract
+//! (`missing_token`, `not_found`, `validation_error`, …) and its `Display` is the sentence a
+//! caller may read (its `detail`). Causes the caller must not see (database, upstream, bugs)
+//! are kept in `Internal`, `Upstream` and `UpstreamTimeout` for the log, never in a `detail`;
+//! nothing in a variant ever carries a token, key or password. Database errors become variants
+//! here (`From<DieselError>`: unique violations become `Conflict` by constraint name, a closed
+//! connection and an exhausted pool `Unavailable`).
+//!
+//! Not here: the status, `code`, JSON body and headers of an error response, and the logging
+//! of the hidden causes: `crate::http::error` maps `AppError` to the contract once, at the edge.
+//! The command line prints the `Display` (an internal error: its cause) after `error: `
+//! (`crate::cli`).
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 
@@ -25,18 +31,6 @@ impl FieldError {
             message: message.into(),
         }
     }
-}
-
-/// The JSON body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// A sentence for humans (named `detail` so FastAPI-style frontends keep working).
-    pub detail: String,
-    /// A stable machine-readable code, e.g. `invalid_token`.
-    pub code: &'static str,
-    /// Present on 422 `validation_error` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<FieldError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,111 +114,9 @@ impl AppError {
     }
 
     /// An opaque 500 that keeps `cause` for the log: it is logged when the error becomes a
-    /// response (`IntoResponse`), never shown to the caller.
+    /// response (`crate::http::error`), never shown to the caller.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::MissingToken
-            | Self::InvalidToken(_)
-            | Self::TokenExpired
-            | Self::InvalidApiKey
-            | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::NoTenant
-            | Self::TenantUnavailable
-            | Self::Forbidden(_)
-            | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::RequestLimit { .. } | Self::QuotaExceeded => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::MissingToken => "missing_token",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::TokenExpired => "token_expired",
-            Self::InvalidApiKey => "invalid_api_key",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::NoTenant => "no_tenant",
-            Self::TenantUnavailable => "tenant_unavailable",
-            Self::Forbidden(_) => "forbidden",
-            Self::InsufficientScope(_) => "insufficient_scope",
-            Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::Validation { .. } => "validation_error",
-            Self::RateLimited { .. } | Self::RequestLimit { .. } => "rate_limited",
-            Self::QuotaExceeded => "quota_exceeded",
-            Self::Upstream(_) => "upstream_error",
-            Self::UpstreamTimeout(_) => "upstream_timeout",
-            Self::Unavailable => "unavailable",
-            Self::Internal(_) => "internal_error",
-        }
-    }
-
-    pub fn body(&self) -> ErrorBody {
-        let detail = match self {
-            Self::Internal(_) => "internal server error".to_owned(),
-            other => other.to_string(),
-        };
-        let errors = match self {
-            Self::Validation { errors, .. } => Some(errors.clone()),
-            _ => None,
-        };
-        ErrorBody {
-            detail,
-            code: self.code(),
-            errors,
-        }
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
-            Self::Unavailable => tracing::warn!("database unavailable"),
-            Self::Upstream(detail) | Self::UpstreamTimeout(detail) => {
-                tracing::warn!(detail = %detail, "upstream failure");
-            }
-            _ => {}
-        }
-        let status = self.status();
-        let mut response = (status, Json(self.body())).into_response();
-        let headers = response.headers_mut();
-        if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Self::RateLimited {
-            retry_after_seconds,
-        }
-        | Self::RequestLimit {
-            retry_after_seconds,
-            ..
-        } = self
-        {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_seconds.max(1)),
-            );
-        }
-        response
     }
 }
 

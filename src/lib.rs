@@ -6,7 +6,8 @@
 //!   at rest; `redact`: scrubbing secrets out of upstream text; `metrics`: Prometheus metrics.
 //! - `config`: every environment variable, parsed once.
 //! - `store`: Postgres: the pool, the tables (`schema`), the rows and their JSON views.
-//! - `errors`: `AppError`, the one error type, and its JSON body.
+//! - `errors`: `AppError`, the one error type, without HTTP (`http::error` maps it to the
+//!   contract's status, code and JSON body).
 //! - `limits`: request and failed-login limits, counted locally or through Redis; `usage`:
 //!   metering and monthly token budgets.
 //! - `identity`: who is calling: credentials, tokens, API keys, passwords, roles.
@@ -15,7 +16,7 @@
 //! - `services`: every write, shared by the admin API and the command line.
 //! - `app`: the process's shared state, the cross-replica change listener, logging.
 //! - `http`: the router, the tower stack, the tenant and admin layers, extractors, handlers, the
-//!   server.
+//!   server, and errors as HTTP responses.
 //! - `cli`: the command line.
 
 pub mod app;

@@ -31,6 +31,15 @@ pub struct Watched {
     pub superusers: Arc<Superusers>,
 }
 
+/// Why a listening connection ended (logged, then the listener reconnects).
+#[derive(Debug, thiserror::Error)]
+enum ListenError {
+    #[error(transparent)]
+    Connect(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
 /// Runs forever (until the task is dropped).
 pub async fn listen(url: SecretString, watched: Watched) {
     let mut first = true;
@@ -47,18 +56,15 @@ async fn listen_once(
     url: &SecretString,
     watched: &Watched,
     first: &mut bool,
-) -> Result<(), String> {
+) -> Result<(), ListenError> {
     let Watched {
         tenants, api_keys, ..
     } = watched;
-    let mut conn = crate::store::db::establish(url.expose_secret().to_owned())
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut conn = crate::store::db::establish(url.expose_secret().to_owned()).await?;
     conn.batch_execute(&format!(
         "LISTEN {TENANT_CHANNEL}; LISTEN {API_KEY_CHANNEL}; LISTEN {USER_CHANNEL}"
     ))
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     if *first {
         warn_if_pooled(&mut conn, url.expose_secret()).await;
     }
@@ -81,17 +87,14 @@ async fn listen_once(
                 tokio::select! {
                     next = notifications.next() => match next {
                         None => return Ok(()),
-                        Some(Err(e)) => return Err(e.to_string()),
+                        Some(Err(e)) => return Err(e.into()),
                         Some(Ok(n)) => handle(&n.channel, &n.payload, watched).await,
                     },
                     () = &mut deadline => break,
                 }
             }
         }
-        diesel::sql_query("SELECT 1")
-            .execute(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     }
 }
 

@@ -42,15 +42,32 @@ impl Deref for AppState {
     }
 }
 
+/// Why the state could not be built: a setting that parsed but does not work. Each says what
+/// is wrong in the sentence printed at start-up (`error: …`).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The pool's settings, in `store::db::build_pool`'s words.
+    #[error("{0}")]
+    Pool(String),
+    // The client's error is in the sentence; not also its source, which a printed chain would
+    // repeat.
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(reqwest::Error),
+    #[error(transparent)]
+    PublicKey(#[from] crate::identity::jwt::PublicKeyError),
+    #[error(transparent)]
+    RedisUrl(#[from] crate::limits::shared::RedisUrlError),
+}
+
 impl AppState {
-    pub fn new(config: Config) -> Result<Self, String> {
-        let pool = crate::store::db::build_pool(&config.database)?;
+    pub fn new(config: Config) -> Result<Self, StartupError> {
+        let pool = crate::store::db::build_pool(&config.database).map_err(StartupError::Pool)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("tenantgate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+            .map_err(StartupError::HttpClient)?;
         let tokens = TokenVerifier::new(&config.jwt, http.clone())?;
         let deps = RetrievalDeps {
             pool: pool.clone(),

@@ -7,7 +7,10 @@ use clap::Subcommand;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::{cli_actor, connect, error_text, load_config};
+use diesel_async::AsyncPgConnection;
+
+use super::{CliResult, Missing, cli_actor, connect, load_config};
+use crate::config::Config;
 use crate::errors::AppError;
 use crate::identity::api_keys::ApiKeys;
 use crate::services::api_keys::{self, CreateApiKey};
@@ -61,17 +64,10 @@ fn status(key: &ApiKey) -> &'static str {
     }
 }
 
-pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
+pub async fn run(command: ApiKeysCommand) -> anyhow::Result<()> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
-    let actor = cli_actor();
-    let tenant_error = |tenant: &str| {
-        let tenant = tenant.to_owned();
-        move |e| match e {
-            AppError::NotFound(_) => format!("no tenant with id {tenant}"),
-            other => error_text(other),
-        }
-    };
+    let conn = &mut conn;
     match command {
         ApiKeysCommand::Create {
             tenant,
@@ -80,93 +76,111 @@ pub async fn run(command: ApiKeysCommand) -> Result<(), String> {
             requests_per_minute,
             scopes,
         } => {
-            // Only the key derivation is used here; the pool stays unopened.
-            let pool = crate::store::db::build_pool(&config.database)?;
-            let keys = ApiKeys::new(pool, &config.keys);
             let input = CreateApiKey {
                 name,
                 expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d))),
                 requests_per_minute,
                 scopes: (!scopes.is_empty()).then_some(scopes),
             };
-            let created = api_keys::create(&mut conn, &keys, &actor, &tenant, input)
-                .await
-                .map_err(tenant_error(&tenant))?;
-            let row = &created.row;
-            println!(
-                "api-keys: created {} ({}) for tenant {}, expires {}, scopes {}",
-                row.id,
-                row.name,
-                row.tenant_id,
-                when(row.expires_at),
-                row.scopes.join(",")
-            );
-            println!("api-keys: the key is shown once; store it now:");
-            println!("{}", created.plaintext.expose_secret());
+            create(conn, &config, &tenant, input).await
         }
-        ApiKeysCommand::List { tenant } => {
-            let list = api_keys::list(&mut conn, &tenant)
-                .await
-                .map_err(tenant_error(&tenant))?;
-            println!(
-                "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  scopes",
-                "id", "prefix", "name", "status", "created", "expires", "last used"
-            );
-            for k in &list {
-                println!(
-                    "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
-                    k.id,
-                    k.prefix,
-                    k.name,
-                    status(k),
-                    when(Some(k.created_at)),
-                    when(k.expires_at),
-                    when(k.last_used_at),
-                    k.scopes.join(",")
-                );
-            }
-            println!("api-keys: {} key(s) for tenant {tenant}", list.len());
-        }
-        ApiKeysCommand::Rotate { key_id } => {
-            let pool = crate::store::db::build_pool(&config.database)?;
-            let keys = ApiKeys::new(pool, &config.keys);
-            let (old, created) = api_keys::rotate(&mut conn, &NoCaches, &keys, &actor, key_id)
-                .await
-                .map_err(|e| match e {
-                    AppError::NotFound(_) => format!("no API key with id {key_id}"),
-                    AppError::Validation { .. } => {
-                        format!("API key {key_id} is revoked already; create a new one instead")
-                    }
-                    other => error_text(other),
-                })?;
-            let row = &created.row;
-            println!(
-                "api-keys: revoked {} ({}); created {} ({}) for tenant {}, expires {}",
-                old.id,
-                old.prefix,
-                row.id,
-                row.name,
-                row.tenant_id,
-                when(row.expires_at)
-            );
-            println!("api-keys: the new key is shown once; store it now:");
-            println!("{}", created.plaintext.expose_secret());
-        }
-        ApiKeysCommand::Revoke { key_id } => {
-            let key = api_keys::revoke(&mut conn, &NoCaches, &actor, None, key_id)
-                .await
-                .map_err(|e| match e {
-                    AppError::NotFound(_) => format!("no API key with id {key_id}"),
-                    other => error_text(other),
-                })?;
-            println!(
-                "api-keys: {} ({}) of tenant {} is revoked (since {})",
-                key.id,
-                key.prefix,
-                key.tenant_id,
-                when(key.revoked_at)
-            );
-        }
+        ApiKeysCommand::List { tenant } => list(conn, &tenant).await,
+        ApiKeysCommand::Rotate { key_id } => rotate(conn, &config, key_id).await,
+        ApiKeysCommand::Revoke { key_id } => revoke(conn, key_id).await,
     }
+}
+
+/// The key service, for deriving new keys only: its pool stays unopened.
+fn key_service(config: &Config) -> anyhow::Result<ApiKeys> {
+    let pool = crate::store::db::build_pool(&config.database).map_err(anyhow::Error::msg)?;
+    Ok(ApiKeys::new(pool, &config.keys))
+}
+
+async fn create(
+    conn: &mut AsyncPgConnection,
+    config: &Config,
+    tenant: &str,
+    input: CreateApiKey,
+) -> anyhow::Result<()> {
+    let keys = key_service(config)?;
+    let created = api_keys::create(conn, &keys, &cli_actor(), tenant, input)
+        .await
+        .or_missing(Missing::Tenant(tenant))?;
+    let row = &created.row;
+    println!(
+        "api-keys: created {} ({}) for tenant {}, expires {}, scopes {}",
+        row.id,
+        row.name,
+        row.tenant_id,
+        when(row.expires_at),
+        row.scopes.join(",")
+    );
+    println!("api-keys: the key is shown once; store it now:");
+    println!("{}", created.plaintext.expose_secret());
+    Ok(())
+}
+
+async fn list(conn: &mut AsyncPgConnection, tenant: &str) -> anyhow::Result<()> {
+    let list = api_keys::list(conn, tenant)
+        .await
+        .or_missing(Missing::Tenant(tenant))?;
+    println!(
+        "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  scopes",
+        "id", "prefix", "name", "status", "created", "expires", "last used"
+    );
+    for k in &list {
+        println!(
+            "{:<36}  {:<13}  {:<20}  {:<7}  {:<20}  {:<20}  {:<20}  {}",
+            k.id,
+            k.prefix,
+            k.name,
+            status(k),
+            when(Some(k.created_at)),
+            when(k.expires_at),
+            when(k.last_used_at),
+            k.scopes.join(",")
+        );
+    }
+    println!("api-keys: {} key(s) for tenant {tenant}", list.len());
+    Ok(())
+}
+
+async fn rotate(conn: &mut AsyncPgConnection, config: &Config, key_id: Uuid) -> anyhow::Result<()> {
+    let keys = key_service(config)?;
+    let rotated = api_keys::rotate(conn, &NoCaches, &keys, &cli_actor(), key_id).await;
+    // The service refuses to rotate a revoked key as a validation error of the key id.
+    let rotated = match rotated {
+        Err(AppError::Validation { .. }) => {
+            anyhow::bail!("API key {key_id} is revoked already; create a new one instead")
+        }
+        other => other.or_missing(Missing::ApiKey(key_id))?,
+    };
+    let (old, created) = rotated;
+    let row = &created.row;
+    println!(
+        "api-keys: revoked {} ({}); created {} ({}) for tenant {}, expires {}",
+        old.id,
+        old.prefix,
+        row.id,
+        row.name,
+        row.tenant_id,
+        when(row.expires_at)
+    );
+    println!("api-keys: the new key is shown once; store it now:");
+    println!("{}", created.plaintext.expose_secret());
+    Ok(())
+}
+
+async fn revoke(conn: &mut AsyncPgConnection, key_id: Uuid) -> anyhow::Result<()> {
+    let key = api_keys::revoke(conn, &NoCaches, &cli_actor(), None, key_id)
+        .await
+        .or_missing(Missing::ApiKey(key_id))?;
+    println!(
+        "api-keys: {} ({}) of tenant {} is revoked (since {})",
+        key.id,
+        key.prefix,
+        key.tenant_id,
+        when(key.revoked_at)
+    );
     Ok(())
 }

@@ -370,26 +370,29 @@ fn print_banner(setup: &Setup, seeded: &Seeded, notes: &[&str]) {
     println!();
 }
 
-pub async fn run() -> Result<(), String> {
+pub async fn run() -> anyhow::Result<()> {
     let (env, notes) = demo_env();
-    let config = Config::from_env(&env).map_err(|e| e.to_string())?;
+    let config = Config::from_env(&env)?;
     crate::app::telemetry::init(&config.log);
     let url = config.database.url.expose_secret().to_owned();
     // Like `migrate`: a DATABASE_URL naming a database that does not exist yet is created.
-    if let Some(name) = crate::store::db::create_database_if_missing(&url).await? {
+    let created = crate::store::db::create_database_if_missing(&url).await;
+    if let Some(name) = created.map_err(anyhow::Error::msg)? {
         println!("demo: created database {name}");
     }
-    let applied = crate::store::db::run_migrations(&url).await?;
+    let applied = crate::store::db::run_migrations(&url)
+        .await
+        .map_err(anyhow::Error::msg)?;
     if !applied.is_empty() {
         println!("demo: applied {} migration(s)", applied.len());
     }
     let state = AppState::new(config)?;
-    let seeded = seed(&state).await.map_err(super::error_text)?;
+    let seeded = seed(&state).await?;
     let addr = SocketAddr::new(state.config.host, state.config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("could not listen on {addr}: {e} (set PORT to use another port)"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("could not listen on {addr}: {e} (set PORT to use another port)")
+    })?;
+    let local = listener.local_addr()?;
     let shown = if local.ip().is_unspecified() {
         SocketAddr::new(IpAddr::from([127, 0, 0, 1]), local.port())
     } else {
@@ -401,5 +404,6 @@ pub async fn run() -> Result<(), String> {
         chat_enabled: state.config.llm.api_key.is_some(),
     };
     print_banner(&setup, &seeded, &notes);
-    crate::http::server::serve_on(listener, state, crate::http::server::shutdown_signal()).await
+    let shutdown = crate::http::server::shutdown_signal();
+    Ok(crate::http::server::serve_on(listener, state, shutdown).await?)
 }

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::services::documents::{self, NewDocument};
@@ -74,7 +75,7 @@ fn id_of(prefix: &str, relative: &Path) -> String {
 }
 
 /// The files to ingest; an error names a given path that is missing or unusable.
-pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, String> {
+pub fn collect_files(paths: &[PathBuf], prefix: &str) -> anyhow::Result<Collected> {
     let mut out = Collected::default();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut add = |out: &mut Collected, path: PathBuf, id: String| {
@@ -94,14 +95,17 @@ pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, Strin
     };
     for path in paths {
         let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {
             let walker = walkdir::WalkDir::new(path)
                 .sort_by_file_name()
                 .into_iter()
                 .filter_entry(|e| !is_hidden(e));
             for entry in walker {
-                let entry = entry.map_err(|e| format!("cannot walk {}: {e}", path.display()))?;
+                // Not `context`: walkdir's error already says its cause, and names it as its
+                // source too, which the printed chain would repeat.
+                let entry =
+                    entry.map_err(|e| anyhow::anyhow!("cannot walk {}: {e}", path.display()))?;
                 if !entry.file_type().is_file() {
                     continue;
                 }
@@ -124,17 +128,18 @@ pub fn collect_files(paths: &[PathBuf], prefix: &str) -> Result<Collected, Strin
             let name = path.file_name().map(PathBuf::from).unwrap_or_default();
             add(&mut out, path.clone(), id_of(prefix, &name));
         } else {
-            return Err(format!("{} is not a {KINDS_TEXT} file", path.display()));
+            anyhow::bail!("{} is not a {KINDS_TEXT} file", path.display());
         }
     }
     Ok(out)
 }
 
 /// Reads a file into the document `POST /documents` would receive.
-pub fn read_document(path: &Path, id: String) -> Result<NewDocument, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+pub fn read_document(path: &Path, id: String) -> anyhow::Result<NewDocument> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let file = file_text::extract(&path.to_string_lossy(), &bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(anyhow::Error::msg)
+        .with_context(|| path.display().to_string())?;
     let title = file
         .title
         .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
@@ -147,7 +152,7 @@ pub fn read_document(path: &Path, id: String) -> Result<NewDocument, String> {
     })
 }
 
-pub async fn run(args: IngestArgs) -> Result<(), String> {
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let collected = collect_files(&args.paths, &args.id_prefix)?;
     // Said on stderr line by line, whether or not it is a terminal (CI logs, pipes).
     for message in &collected.ignored {
@@ -158,7 +163,7 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
     }
     let files = collected.files;
     if files.is_empty() {
-        return Err(format!("no {KINDS_TEXT} files found in the given paths"));
+        anyhow::bail!("no {KINDS_TEXT} files found in the given paths");
     }
     let config = super::load_config()?;
     let state = crate::app::state::AppState::new(config)?;
@@ -166,8 +171,26 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
         .tenants
         .get(&args.tenant)
         .await
-        .map_err(|e| format!("tenant {}: {}", args.tenant, super::error_text(e)))?;
+        .with_context(|| format!("tenant {}", args.tenant))?;
 
+    let (stored, chunks, failed) = ingest_files(tenant.retriever.as_ref(), files).await;
+    let failed = failed + collected.skipped.len();
+    println!(
+        "ingest: stored {stored} document(s), {chunks} chunk(s) for tenant {}",
+        args.tenant
+    );
+    if failed > 0 {
+        anyhow::bail!("{failed} file(s) were skipped (each is named above with the reason)");
+    }
+    Ok(())
+}
+
+/// Stores `files` one by one, naming each that fails on stderr; returns how many were stored,
+/// their chunks, and how many failed.
+async fn ingest_files(
+    retriever: &dyn crate::rag::retrieval::Retriever,
+    files: Vec<FileToIngest>,
+) -> (usize, usize, usize) {
     // Drawn only on a terminal (indicatif hides itself otherwise).
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(
@@ -175,41 +198,31 @@ pub async fn run(args: IngestArgs) -> Result<(), String> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let (mut stored, mut chunks) = (0usize, 0usize);
-    let mut failed = collected.skipped.len();
+    let mut failed = 0;
     for file in files {
         bar.set_message(file.path.display().to_string());
         let path = file.path.display().to_string();
         let outcome = match read_document(&file.path, file.id) {
-            Ok(doc) => documents::ingest(tenant.retriever.as_ref(), vec![doc])
+            Ok(doc) => documents::ingest(retriever, vec![doc])
                 .await
-                .map_err(|e| format!("{path}: {}", super::error_text(e))),
-            Err(message) => Err(message),
+                .with_context(|| path.clone()),
+            Err(error) => Err(error),
         };
         match outcome {
             Ok(outcome) => {
                 stored += 1;
                 chunks += outcome.chunks;
             }
-            Err(message) => {
+            Err(error) => {
                 // `suspend` keeps the bar intact on a terminal; off one, it just prints.
-                bar.suspend(|| eprintln!("skipped {message}"));
+                bar.suspend(|| eprintln!("skipped {}", super::sentence(&error)));
                 failed += 1;
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
-        "ingest: stored {stored} document(s), {chunks} chunk(s) for tenant {}",
-        args.tenant
-    );
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "{failed} file(s) were skipped (each is named above with the reason)"
-        ))
-    }
+    (stored, chunks, failed)
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! The command line (`tenantgate --help`): one module per command group. Every command reads
 //! the same configuration as `serve` (environment and `.env`) and says plainly what it did.
 //! A failure prints one `error: …` line and exits with code 1.
+//!
+//! Commands return `anyhow::Result`: a service's `AppError` goes up with `?` and reads as its
+//! `detail`; `.context(..)` puts the command's words in front (`tenant acme: …`). Two cases get
+//! a sentence of their own, each said in one place here: a lookup that finds nothing
+//! ([`Missing`]: `no tenant with id acme`, not `not found`) and a validation error, which names
+//! the command's flags ([`CliResult::flags`]: `--pinecone-index-host must be …`).
 
 mod api_keys;
 mod demo;
@@ -12,12 +18,16 @@ mod usage;
 mod users;
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use crate::config::{self, Config, DatabaseConfig, ProcessEnv};
+use crate::errors::{AppError, AppResult};
 use crate::identity::authz::{self, Action, Principal, Scope};
 use crate::services::audit::Actor;
 
@@ -75,25 +85,35 @@ pub fn main() -> ExitCode {
         println!("{}", crate::secrets::SecretKey::generate_hex());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("could not start the async runtime: {e}")),
-    };
-    match runtime.block_on(run(cli.command)) {
+        .context("could not start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(message),
+        Err(error) => {
+            eprintln!("error: {}", sentence(&error));
+            ExitCode::from(1)
+        }
     }
 }
 
-fn fail(message: String) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(1)
+/// What the operator reads: the context chain, outermost first, joined by ": " (as anyhow's
+/// `{:#}` prints it), except that an internal error shows its cause. The API keeps that cause
+/// from its callers; at the command line the operator is the one who needs it.
+pub(crate) fn sentence(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(|cause| match cause.downcast_ref::<AppError>() {
+            Some(AppError::Internal(cause)) => cause.clone(),
+            _ => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { migrate } => {
             let config = load_config()?;
@@ -102,12 +122,14 @@ async fn run(command: Command) -> Result<(), String> {
                 migrate_database(&config.database).await?;
             }
             let state = crate::app::state::AppState::new(config)?;
-            crate::http::server::serve(state).await
+            let addr = SocketAddr::new(state.config.host, state.config.port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen on {addr}"))?;
+            let shutdown = crate::http::server::shutdown_signal();
+            Ok(crate::http::server::serve_on(listener, state, shutdown).await?)
         }
-        Command::Migrate => {
-            let database = DatabaseConfig::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
-            migrate_database(&database).await
-        }
+        Command::Migrate => migrate_database(&DatabaseConfig::from_env(&ProcessEnv)?).await,
         Command::Users(command) => users::run(command).await,
         Command::Tenants(command) => tenants::run(command).await,
         Command::Orgs(command) => orgs::run(command).await,
@@ -120,11 +142,11 @@ async fn run(command: Command) -> Result<(), String> {
     }
 }
 
-pub(crate) fn load_config() -> Result<Config, String> {
-    Config::from_env(&ProcessEnv).map_err(|e| e.to_string())
+pub(crate) fn load_config() -> anyhow::Result<Config> {
+    Ok(Config::from_env(&ProcessEnv)?)
 }
 
-async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
+async fn migrate_database(database: &DatabaseConfig) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
     // The advisory lock is a session lock: migrate over the direct connection.
     let url = database.direct_url().expose_secret();
@@ -134,10 +156,12 @@ async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
     match crate::store::db::create_database_if_missing(url).await {
         Ok(Some(name)) => println!("migrate: created database {name} (it did not exist)"),
         Ok(None) => {}
-        Err(e) if e.contains("could not be created") => return Err(e),
+        Err(e) if e.contains("could not be created") => anyhow::bail!(e),
         Err(_) => {}
     }
-    let applied = crate::store::db::run_migrations(url).await?;
+    let applied = crate::store::db::run_migrations(url)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let target = crate::store::db::describe_url(url);
     if applied.is_empty() {
         println!("migrate: {target} is up to date (nothing to apply)");
@@ -156,27 +180,28 @@ async fn migrate_database(database: &DatabaseConfig) -> Result<(), String> {
 /// A connection for a one-off command.
 pub(crate) async fn connect(
     database: &DatabaseConfig,
-) -> Result<diesel_async::AsyncPgConnection, String> {
+) -> anyhow::Result<diesel_async::AsyncPgConnection> {
     use secrecy::ExposeSecret;
-    crate::store::db::establish_with(database.url.expose_secret().to_owned(), database.pool_mode)
+    let url = database.url.expose_secret();
+    crate::store::db::establish_with(url.to_owned(), database.pool_mode)
         .await
-        .map_err(|e| {
+        .with_context(|| {
             format!(
-                "could not connect to {}: {e}",
-                crate::store::db::describe_url(database.url.expose_secret())
+                "could not connect to {}",
+                crate::store::db::describe_url(url)
             )
         })
 }
 
 /// Reads one secret line from standard input (for `--password-stdin` and the like).
-pub(crate) fn read_stdin_secret(what: &str) -> Result<SecretString, String> {
+pub(crate) fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
     let mut buffer = String::new();
     std::io::stdin()
         .read_to_string(&mut buffer)
-        .map_err(|e| format!("could not read the {what} from standard input: {e}"))?;
+        .with_context(|| format!("could not read the {what} from standard input"))?;
     let line = buffer.lines().next().unwrap_or("").to_owned();
     if line.is_empty() {
-        return Err(format!("no {what} on standard input"));
+        anyhow::bail!("no {what} on standard input");
     }
     Ok(SecretString::from(line))
 }
@@ -185,40 +210,68 @@ pub(crate) fn cli_actor() -> Actor {
     Actor::cli()
 }
 
-/// Like `error_text`, but a field error names the command's flag (`--pinecone-index-host`),
-/// not the API field: `field_a_b` reads `--field-a-b` unless `flags` maps it otherwise.
-pub(crate) fn flag_error_text(error: crate::errors::AppError, flags: &[(&str, &str)]) -> String {
-    match error {
-        crate::errors::AppError::Validation { errors, .. } => errors
-            .iter()
-            .map(|e| {
-                let flag = flags
-                    .iter()
-                    .find(|(field, _)| *field == e.field)
-                    .map(|(_, flag)| (*flag).to_owned())
-                    .unwrap_or_else(|| format!("--{}", e.field.replace('_', "-")));
-                format!("{flag} {}", e.message)
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => error_text(other),
+/// What the operator at the command line may touch with `action`: asked of the same
+/// authorization function as the admin API (the CLI's principal reaches everything).
+pub(crate) fn cli_scope(action: Action) -> anyhow::Result<Scope> {
+    Ok(authz::authorize(&Principal::cli(), action)?)
+}
+
+/// What a command looked up, for the sentence it says when there is no such thing.
+#[derive(Clone, Copy)]
+pub(crate) enum Missing<'a> {
+    Tenant(&'a str),
+    Org(&'a str),
+    ApiKey(Uuid),
+    User(&'a str),
+}
+
+impl std::fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tenant(id) => write!(f, "no tenant with id {id}"),
+            Self::Org(id) => write!(f, "no organization with id {id}"),
+            Self::ApiKey(id) => write!(f, "no API key with id {id}"),
+            Self::User(email) => write!(f, "no user with email {email}"),
+        }
     }
 }
 
-/// What the operator at the command line may touch with `action`: asked of the same
-/// authorization function as the admin API (the CLI's principal reaches everything).
-pub(crate) fn cli_scope(action: Action) -> Result<Scope, String> {
-    authz::authorize(&Principal::cli(), action).map_err(error_text)
+/// A service's result as a command reports it.
+pub(crate) trait CliResult<T> {
+    /// `NotFound` reads as `missing` (`no tenant with id acme`); other errors keep their text.
+    fn or_missing(self, missing: Missing<'_>) -> anyhow::Result<T>;
+
+    /// A validation error names the command's flags, not the API's fields: `field_a_b` reads
+    /// `--field-a-b message` unless `flags` maps the field to another flag.
+    fn flags(self, flags: &[(&str, &str)]) -> AppResult<T>;
 }
 
-pub(crate) fn error_text(error: crate::errors::AppError) -> String {
-    match error {
-        crate::errors::AppError::Validation { errors, .. } => errors
-            .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        crate::errors::AppError::Internal(cause) => cause,
-        other => other.to_string(),
+impl<T> CliResult<T> for AppResult<T> {
+    fn or_missing(self, missing: Missing<'_>) -> anyhow::Result<T> {
+        self.map_err(|error| match error {
+            AppError::NotFound(_) => anyhow::anyhow!("{missing}"),
+            other => other.into(),
+        })
+    }
+
+    fn flags(self, flags: &[(&str, &str)]) -> AppResult<T> {
+        self.map_err(|error| match error {
+            AppError::Validation { errors, .. } => {
+                let detail = errors
+                    .iter()
+                    .map(|e| {
+                        let flag = flags
+                            .iter()
+                            .find(|(field, _)| *field == e.field)
+                            .map(|(_, flag)| (*flag).to_owned())
+                            .unwrap_or_else(|| format!("--{}", e.field.replace('_', "-")));
+                        format!("{flag} {}", e.message)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                AppError::Validation { detail, errors }
+            }
+            other => other,
+        })
     }
 }

@@ -5,8 +5,9 @@
 //! touches its tenants, whose NOTIFY every replica hears.
 
 use clap::Subcommand;
+use diesel_async::AsyncPgConnection;
 
-use super::{cli_actor, cli_scope, connect, error_text, load_config};
+use super::{CliResult, Missing, cli_actor, cli_scope, connect, load_config};
 use crate::errors::AppError;
 use crate::identity::authz::Action;
 use crate::services::caches::NoCaches;
@@ -46,97 +47,89 @@ fn print_org(org: &Organization) {
     }
 }
 
-pub async fn run(command: OrgsCommand) -> Result<(), String> {
+pub async fn run(command: OrgsCommand) -> anyhow::Result<()> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
-    let actor = cli_actor();
-    let org_error = |id: &str| {
-        let id = id.to_owned();
-        move |e| match e {
-            AppError::NotFound(_) => format!("no organization with id {id}"),
-            AppError::Conflict(_) => format!("an organization with id {id} exists already"),
-            other => error_text(other),
-        }
-    };
+    let conn = &mut conn;
     match command {
-        OrgsCommand::Create { id, name } => {
-            cli_scope(Action::OrgCreate)?;
-            let input = CreateOrganization {
-                id: id.clone(),
-                name,
-                is_active: None,
-            };
-            let org = orgs::create(&mut conn, &actor, input)
-                .await
-                .map_err(org_error(&id))?;
-            println!("orgs: created {}", org.id);
-            print_org(&org);
-        }
-        OrgsCommand::List => {
-            let list = orgs::list(&mut conn, &cli_scope(Action::OrgList)?)
-                .await
-                .map_err(error_text)?;
-            println!("{:<24}  {:<24}  {:<6}  version", "id", "name", "active");
-            for o in &list {
-                println!(
-                    "{:<24}  {:<24}  {:<6}  {}",
-                    o.id, o.name, o.is_active, o.version
-                );
-            }
-            println!("orgs: {} organization(s)", list.len());
-        }
-        OrgsCommand::Show { id } => {
-            cli_scope(Action::OrgRead)?
-                .require_org(&id)
-                .map_err(org_error(&id))?;
-            let org = orgs::get(&mut conn, &id).await.map_err(org_error(&id))?;
-            print_org(&org);
-            let tenants = orgs::tenants(&mut conn, &id).await.map_err(error_text)?;
-            let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
-            println!("orgs: {} tenant(s): {}", ids.len(), ids.join(", "));
-        }
-        OrgsCommand::Update { id, name } => {
-            cli_scope(Action::OrgUpdate)?
-                .require_org(&id)
-                .map_err(org_error(&id))?;
-            let before = orgs::get(&mut conn, &id).await.map_err(org_error(&id))?;
-            let input = UpdateOrganization {
-                name: Some(name),
-                is_active: None,
-            };
-            let org = orgs::update(&mut conn, &NoCaches, &actor, &id, input)
-                .await
-                .map_err(org_error(&id))?;
-            let verb = if org.version == before.version {
-                "unchanged"
-            } else {
-                "updated"
-            };
-            println!("orgs: {verb} {} (version {})", org.id, org.version);
-            print_org(&org);
-        }
-        OrgsCommand::Activate { id } => set_active(&mut conn, &actor, &id, true).await?,
-        OrgsCommand::Deactivate { id } => set_active(&mut conn, &actor, &id, false).await?,
+        OrgsCommand::Create { id, name } => create(conn, id, name).await,
+        OrgsCommand::List => list(conn).await,
+        OrgsCommand::Show { id } => show(conn, &id).await,
+        OrgsCommand::Update { id, name } => update(conn, &id, name).await,
+        OrgsCommand::Activate { id } => set_active(conn, &id, true).await,
+        OrgsCommand::Deactivate { id } => set_active(conn, &id, false).await,
     }
+}
+
+async fn create(conn: &mut AsyncPgConnection, id: String, name: String) -> anyhow::Result<()> {
+    cli_scope(Action::OrgCreate)?;
+    let input = CreateOrganization {
+        id: id.clone(),
+        name,
+        is_active: None,
+    };
+    let org = match orgs::create(conn, &cli_actor(), input).await {
+        Err(AppError::Conflict(_)) => anyhow::bail!("an organization with id {id} exists already"),
+        other => other?,
+    };
+    println!("orgs: created {}", org.id);
+    print_org(&org);
     Ok(())
 }
 
-async fn set_active(
-    conn: &mut diesel_async::AsyncPgConnection,
-    actor: &crate::services::audit::Actor,
-    id: &str,
-    active: bool,
-) -> Result<(), String> {
-    cli_scope(Action::OrgDeactivate)?
+async fn list(conn: &mut AsyncPgConnection) -> anyhow::Result<()> {
+    let list = orgs::list(conn, &cli_scope(Action::OrgList)?).await?;
+    println!("{:<24}  {:<24}  {:<6}  version", "id", "name", "active");
+    for o in &list {
+        println!(
+            "{:<24}  {:<24}  {:<6}  {}",
+            o.id, o.name, o.is_active, o.version
+        );
+    }
+    println!("orgs: {} organization(s)", list.len());
+    Ok(())
+}
+
+async fn show(conn: &mut AsyncPgConnection, id: &str) -> anyhow::Result<()> {
+    cli_scope(Action::OrgRead)?
         .require_org(id)
-        .map_err(error_text)?;
-    let org = orgs::set_active(conn, &NoCaches, actor, id, active)
+        .or_missing(Missing::Org(id))?;
+    let org = orgs::get(conn, id).await.or_missing(Missing::Org(id))?;
+    print_org(&org);
+    let tenants = orgs::tenants(conn, id).await?;
+    let ids: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+    println!("orgs: {} tenant(s): {}", ids.len(), ids.join(", "));
+    Ok(())
+}
+
+async fn update(conn: &mut AsyncPgConnection, id: &str, name: String) -> anyhow::Result<()> {
+    cli_scope(Action::OrgUpdate)?
+        .require_org(id)
+        .or_missing(Missing::Org(id))?;
+    let before = orgs::get(conn, id).await.or_missing(Missing::Org(id))?;
+    let input = UpdateOrganization {
+        name: Some(name),
+        is_active: None,
+    };
+    let org = orgs::update(conn, &NoCaches, &cli_actor(), id, input)
         .await
-        .map_err(|e| match e {
-            AppError::NotFound(_) => format!("no organization with id {id}"),
-            other => error_text(other),
-        })?;
-    let tenants = orgs::tenants(conn, id).await.map_err(error_text)?;
+        .or_missing(Missing::Org(id))?;
+    let verb = if org.version == before.version {
+        "unchanged"
+    } else {
+        "updated"
+    };
+    println!("orgs: {verb} {} (version {})", org.id, org.version);
+    print_org(&org);
+    Ok(())
+}
+
+async fn set_active(conn: &mut AsyncPgConnection, id: &str, active: bool) -> anyhow::Result<()> {
+    cli_scope(Action::OrgDeactivate)?.require_org(id)?;
+    let org = orgs::set_active(conn, &NoCaches, &cli_actor(), id, active)
+        .await
+        .or_missing(Missing::Org(id))?;
+    let tenants = orgs::tenants(conn, id).await?;
     println!(
         "orgs: {} is {} (version {}); {} tenant(s) {}",
         org.id,

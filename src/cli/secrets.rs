@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{connect, error_text, load_config};
+use super::{connect, load_config};
 use crate::services::secrets;
 
 #[derive(Subcommand)]
@@ -16,31 +16,25 @@ pub enum SecretsCommand {
     },
 }
 
-pub async fn run(command: SecretsCommand) -> Result<(), String> {
+pub async fn run(command: SecretsCommand) -> anyhow::Result<()> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
     match command {
         SecretsCommand::Rotate { batch_size } => {
             if batch_size < 1 {
-                return Err("--batch-size must be at least 1".to_owned());
+                anyhow::bail!("--batch-size must be at least 1");
             }
             println!(
                 "secrets: rotating to key {} …",
                 config.keys.current().id_hex()
             );
-            let report = secrets::rotate(&mut conn, &config.keys, batch_size, None)
-                .await
-                .map_err(error_text)?;
-            let left = secrets::count_outdated(&mut conn, &config.keys)
-                .await
-                .map_err(error_text)?;
+            let report = secrets::rotate(&mut conn, &config.keys, batch_size, None).await?;
+            let left = secrets::count_outdated(&mut conn, &config.keys).await?;
             println!(
                 "secrets: re-encrypted {} secret(s) in {} batch(es); {} already under the current key; {} left under an old key",
                 report.rotated, report.batches, report.already_current, left
             );
-            let legacy_keys = secrets::count_legacy_api_keys(&mut conn)
-                .await
-                .map_err(error_text)?;
+            let legacy_keys = secrets::count_legacy_api_keys(&mut conn).await?;
             if legacy_keys > 0 {
                 println!(
                     "secrets: {legacy_keys} API key(s) made before SHA-256 hashing are still hashed under an old SECRET_KEY; \

@@ -1,12 +1,11 @@
 //! `tenantgate tenants create|update|list|show|activate|deactivate`. Errors name this
 //! command's flags (`--pinecone-index-host`), not the API's fields.
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
-use super::{
-    cli_actor, cli_scope, connect, error_text, flag_error_text, load_config, read_stdin_secret,
-};
+use super::{CliResult, Missing, cli_actor, cli_scope, connect, load_config, read_stdin_secret};
 use crate::identity::authz::Action;
 use crate::services::caches::NoCaches;
 use crate::services::tenants::{self, CreateTenant, UpdateTenant};
@@ -101,12 +100,12 @@ fn optional_number(raw: &str) -> Result<Option<i64>, String> {
 }
 
 /// A secret line from standard input; an empty one means "none" (`None` inside).
-fn read_optional_stdin_secret() -> Result<Option<SecretString>, String> {
+fn read_optional_stdin_secret() -> anyhow::Result<Option<SecretString>> {
     use std::io::Read;
     let mut buffer = String::new();
     std::io::stdin()
         .read_to_string(&mut buffer)
-        .map_err(|e| format!("could not read the Pinecone API key from standard input: {e}"))?;
+        .context("could not read the Pinecone API key from standard input")?;
     let line = buffer.lines().next().unwrap_or("").trim().to_owned();
     Ok((!line.is_empty()).then(|| SecretString::from(line)))
 }
@@ -123,7 +122,7 @@ fn create_input(
     id: String,
     name: String,
     settings: TenantSettings,
-) -> Result<CreateTenant, String> {
+) -> anyhow::Result<CreateTenant> {
     let pinecone_api_key = if settings.pinecone_api_key_stdin {
         Some(read_stdin_secret("Pinecone API key")?)
     } else {
@@ -147,7 +146,7 @@ fn create_input(
     })
 }
 
-fn update_input(name: Option<String>, settings: TenantSettings) -> Result<UpdateTenant, String> {
+fn update_input(name: Option<String>, settings: TenantSettings) -> anyhow::Result<UpdateTenant> {
     // "" clears a nullable setting, as `null` does in the API.
     let clearable = |v: Option<String>| v.map(|v| Some(v).filter(|v| !v.is_empty()));
     let pinecone_api_key = if settings.pinecone_api_key_stdin {
@@ -172,29 +171,19 @@ fn update_input(name: Option<String>, settings: TenantSettings) -> Result<Update
     })
 }
 
-/// "no tenant with id …" for a missing tenant, the error's own text otherwise.
-fn missing_or(
-    id: &str,
-    text: impl Fn(crate::errors::AppError) -> String,
-) -> impl Fn(crate::errors::AppError) -> String {
-    move |e| match e {
-        crate::errors::AppError::NotFound(_) => format!("no tenant with id {id}"),
-        other => text(other),
-    }
-}
-
 async fn update(
     conn: &mut diesel_async::AsyncPgConnection,
     keys: &crate::secrets::KeyRing,
     id: String,
     changes: UpdateTenant,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let before = tenants::get(conn, &id)
         .await
-        .map_err(|_| format!("no tenant with id {id}"))?;
+        .or_missing(Missing::Tenant(&id))?;
     let tenant = tenants::update(conn, &NoCaches, keys, &cli_actor(), &id, changes)
         .await
-        .map_err(missing_or(&id, |e| flag_error_text(e, FLAGS)))?;
+        .flags(FLAGS)
+        .or_missing(Missing::Tenant(&id))?;
     if tenant.version == before.version {
         println!(
             "tenants: {} unchanged (version {})",
@@ -214,10 +203,10 @@ async fn set_active(
     conn: &mut diesel_async::AsyncPgConnection,
     id: &str,
     active: bool,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let tenant = tenants::set_active(conn, &NoCaches, &cli_actor(), id, active)
         .await
-        .map_err(missing_or(id, error_text))?;
+        .or_missing(Missing::Tenant(id))?;
     let state = if active { "active" } else { "inactive" };
     println!(
         "tenants: {} is {state} (version {})",
@@ -240,7 +229,7 @@ fn list(list: &[Tenant]) {
     println!("tenants: {} tenant(s)", list.len());
 }
 
-pub async fn run(command: TenantsCommand) -> Result<(), String> {
+pub async fn run(command: TenantsCommand) -> anyhow::Result<()> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
     let actor = cli_actor();
@@ -249,7 +238,7 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
             let input = create_input(id, name, settings)?;
             let tenant = tenants::create(&mut conn, &NoCaches, &config.keys, &actor, input)
                 .await
-                .map_err(|e| flag_error_text(e, FLAGS))?;
+                .flags(FLAGS)?;
             println!("tenants: created {}", tenant.id);
             print_tenant(tenant);
         }
@@ -259,15 +248,13 @@ pub async fn run(command: TenantsCommand) -> Result<(), String> {
         }
         TenantsCommand::List => {
             let scope = cli_scope(Action::TenantList)?;
-            let all = tenants::list(&mut conn, &scope, true, i64::MAX, 0)
-                .await
-                .map_err(error_text)?;
+            let all = tenants::list(&mut conn, &scope, true, i64::MAX, 0).await?;
             list(&all);
         }
         TenantsCommand::Show { id } => {
             let tenant = tenants::get(&mut conn, &id)
                 .await
-                .map_err(|_| format!("no tenant with id {id}"))?;
+                .or_missing(Missing::Tenant(&id))?;
             print_tenant(tenant);
         }
         TenantsCommand::Activate { id } => set_active(&mut conn, &id, true).await?,

@@ -4,8 +4,10 @@
 
 use clap::{Args, ValueEnum};
 
-use super::{connect, error_text, load_config};
-use crate::services::usage::{self as service, UsageQuery, UsageTotals};
+use super::{CliResult, Missing, connect, load_config};
+use crate::services::usage::{
+    self as service, TenantUsage, UsageDay, UsageQuery, UsageReport, UsageTotals,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -61,84 +63,84 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-pub async fn run(args: UsageArgs) -> Result<(), String> {
+pub async fn run(args: UsageArgs) -> anyhow::Result<()> {
     let config = load_config()?;
     let mut conn = connect(&config.database).await?;
     let range = UsageQuery {
         from: args.from,
         to: args.to,
     }
-    .range()
-    .map_err(error_text)?;
+    .range()?;
     match args.tenant {
         Some(tenant) => {
             let report = service::report(&mut conn, &tenant, range)
                 .await
-                .map_err(|e| match e {
-                    crate::errors::AppError::NotFound(_) => format!("no tenant with id {tenant}"),
-                    other => error_text(other),
-                })?;
-            match args.format {
-                Format::Json => println!("{}", pretty(&report)),
-                Format::Csv => {
-                    println!("day,model,{COLUMNS}");
-                    for d in &report.days {
-                        let t = UsageTotals {
-                            requests: d.requests,
-                            chat_requests: d.chat_requests,
-                            retrievals: d.retrievals,
-                            prompt_tokens: d.prompt_tokens,
-                            completion_tokens: d.completion_tokens,
-                            total_tokens: d.total_tokens,
-                        };
-                        println!("{},{},{}", d.day, csv_field(&d.model), numbers(&t, ",", 0));
-                    }
-                }
-                Format::Table => {
-                    println!(
-                        "{}",
-                        table_header(&format!("{:<10}  {:<24}", "day", "model"))
-                    );
-                    for d in &report.days {
-                        let t = UsageTotals {
-                            requests: d.requests,
-                            chat_requests: d.chat_requests,
-                            retrievals: d.retrievals,
-                            prompt_tokens: d.prompt_tokens,
-                            completion_tokens: d.completion_tokens,
-                            total_tokens: d.total_tokens,
-                        };
-                        let model = if d.model.is_empty() { "-" } else { &d.model };
-                        println!("{:<10}  {:<24}  {}", d.day, model, numbers(&t, "  ", 17));
-                    }
-                    println!(
-                        "{:<36}  {}",
-                        format!("total {}..{}", report.from, report.to),
-                        numbers(&report.totals, "  ", 17)
-                    );
-                }
+                .or_missing(Missing::Tenant(&tenant))?;
+            print_report(&report, args.format);
+        }
+        None => print_all(&service::all(&mut conn, range).await?, args.format),
+    }
+    Ok(())
+}
+
+fn day_totals(d: &UsageDay) -> UsageTotals {
+    UsageTotals {
+        requests: d.requests,
+        chat_requests: d.chat_requests,
+        retrievals: d.retrievals,
+        prompt_tokens: d.prompt_tokens,
+        completion_tokens: d.completion_tokens,
+        total_tokens: d.total_tokens,
+    }
+}
+
+/// One tenant, per day and model.
+fn print_report(report: &UsageReport, format: Format) {
+    match format {
+        Format::Json => println!("{}", pretty(report)),
+        Format::Csv => {
+            println!("day,model,{COLUMNS}");
+            for d in &report.days {
+                let t = day_totals(d);
+                println!("{},{},{}", d.day, csv_field(&d.model), numbers(&t, ",", 0));
             }
         }
-        None => {
-            let all = service::all(&mut conn, range).await.map_err(error_text)?;
-            match args.format {
-                Format::Json => println!("{}", pretty(&all)),
-                Format::Csv => {
-                    println!("tenant_id,{COLUMNS}");
-                    for t in &all {
-                        println!("{},{}", csv_field(&t.tenant_id), numbers(&t.totals, ",", 0));
-                    }
-                }
-                Format::Table => {
-                    println!("{}", table_header(&format!("{:<24}", "tenant")));
-                    for t in &all {
-                        println!("{:<24}  {}", t.tenant_id, numbers(&t.totals, "  ", 17));
-                    }
-                }
+        Format::Table => {
+            println!(
+                "{}",
+                table_header(&format!("{:<10}  {:<24}", "day", "model"))
+            );
+            for d in &report.days {
+                let t = day_totals(d);
+                let model = if d.model.is_empty() { "-" } else { &d.model };
+                println!("{:<10}  {:<24}  {}", d.day, model, numbers(&t, "  ", 17));
+            }
+            println!(
+                "{:<36}  {}",
+                format!("total {}..{}", report.from, report.to),
+                numbers(&report.totals, "  ", 17)
+            );
+        }
+    }
+}
+
+/// Every tenant's totals.
+fn print_all(all: &[TenantUsage], format: Format) {
+    match format {
+        Format::Json => println!("{}", pretty(&all)),
+        Format::Csv => {
+            println!("tenant_id,{COLUMNS}");
+            for t in all {
+                println!("{},{}", csv_field(&t.tenant_id), numbers(&t.totals, ",", 0));
+            }
+        }
+        Format::Table => {
+            println!("{}", table_header(&format!("{:<24}", "tenant")));
+            for t in all {
+                println!("{:<24}  {}", t.tenant_id, numbers(&t.totals, "  ", 17));
             }
         }
     }
-    Ok(())
 }
 
 fn pretty(value: &impl serde::Serialize) -> String {

@@ -2,13 +2,15 @@
 //! flags, not the API's fields.
 
 use clap::Subcommand;
+use diesel_async::AsyncPgConnection;
 use secrecy::SecretString;
 
-use super::{cli_actor, cli_scope, connect, error_text, flag_error_text, read_stdin_secret};
+use super::{CliResult, Missing, cli_actor, cli_scope, connect, read_stdin_secret};
 use crate::config::{DatabaseConfig, ProcessEnv};
 use crate::identity::authz::Action;
 use crate::services::caches::NoCaches;
 use crate::services::users::{self, CreateUser, UpdateUser};
+use crate::store::models::user::User;
 
 /// API fields whose flag is not their name with dashes.
 const FLAGS: &[(&str, &str)] = &[
@@ -74,10 +76,10 @@ pub enum UsersCommand {
     },
 }
 
-pub async fn run(command: UsersCommand) -> Result<(), String> {
-    let database = DatabaseConfig::from_env(&ProcessEnv).map_err(|e| e.to_string())?;
+pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
+    let database = DatabaseConfig::from_env(&ProcessEnv)?;
     let mut conn = connect(&database).await?;
-    let actor = cli_actor();
+    let conn = &mut conn;
     match command {
         UsersCommand::Create {
             email,
@@ -86,127 +88,142 @@ pub async fn run(command: UsersCommand) -> Result<(), String> {
             tenant,
             superuser,
         } => {
-            let password = match (password, password_stdin) {
-                (_, true) => read_stdin_secret("password")?,
-                (Some(p), false) => SecretString::from(p),
-                (None, false) => return Err("give --password or --password-stdin".to_owned()),
-            };
-            let input = CreateUser {
-                email,
-                password,
-                tenant_id: tenant,
-                is_superuser: superuser,
-                is_active: None,
-                role: None,
-                org_id: None,
-            };
-            let user = users::create(&mut conn, &actor, input)
-                .await
-                .map_err(|e| flag_error_text(e, FLAGS))?;
-            println!(
-                "users: created {} ({}){}{}",
-                user.email,
-                user.id,
-                user.tenant_id
-                    .as_deref()
-                    .map(|t| format!(", tenant {t}"))
-                    .unwrap_or_default(),
-                if user.is_superuser { ", superuser" } else { "" }
-            );
+            let password = password_from(password, password_stdin)?;
+            create(conn, email, password, tenant, superuser).await
         }
-        UsersCommand::Promote { email } => {
-            let user = find(&mut conn, &email).await?;
-            if user.is_superuser && user.is_active {
-                println!(
-                    "users: {} ({}) is already an active superuser; nothing changed",
-                    user.email, user.id
-                );
-                return Ok(());
-            }
-            let update = UpdateUser {
-                is_superuser: Some(true),
-                is_active: Some(true),
-                role: None,
-                org_id: None,
-                ..Default::default()
-            };
-            let user = users::update(&mut conn, &NoCaches, &actor, user.id, update)
-                .await
-                .map_err(error_text)?;
-            println!(
-                "users: {} ({}) is now an active superuser",
-                user.email, user.id
-            );
-        }
-        UsersCommand::Deactivate { email } => {
-            let user = find(&mut conn, &email).await?;
-            if !user.is_active {
-                println!(
-                    "users: {} ({}) is already inactive; nothing changed",
-                    user.email, user.id
-                );
-                return Ok(());
-            }
-            let user = users::deactivate(&mut conn, &NoCaches, &actor, user.id)
-                .await
-                .map_err(error_text)?;
-            println!("users: {} ({}) is now inactive", user.email, user.id);
-        }
+        UsersCommand::Promote { email } => promote(conn, &email).await,
+        UsersCommand::Deactivate { email } => deactivate(conn, &email).await,
         UsersCommand::SetPassword {
             email,
             password,
             password_stdin,
         } => {
-            let password = match (password, password_stdin) {
-                (_, true) => read_stdin_secret("password")?,
-                (Some(p), false) => SecretString::from(p),
-                (None, false) => return Err("give --password or --password-stdin".to_owned()),
-            };
-            let user = find(&mut conn, &email).await?;
-            let update = UpdateUser {
-                password: Some(password),
-                ..Default::default()
-            };
-            let user = users::update(&mut conn, &NoCaches, &actor, user.id, update)
-                .await
-                .map_err(|e| flag_error_text(e, FLAGS))?;
-            println!("users: new password set for {} ({})", user.email, user.id);
+            let password = password_from(password, password_stdin)?;
+            set_password(conn, &email, password).await
         }
-        UsersCommand::List { tenant } => {
-            let list = users::list(
-                &mut conn,
-                &cli_scope(Action::UserList)?,
-                tenant.as_deref(),
-                i64::MAX,
-                0,
-            )
-            .await
-            .map_err(error_text)?;
-            println!(
-                "{:<36}  {:<32}  {:<16}  {:<9}  active",
-                "id", "email", "tenant", "superuser"
-            );
-            for u in &list {
-                println!(
-                    "{:<36}  {:<32}  {:<16}  {:<9}  {}",
-                    u.id,
-                    u.email,
-                    u.tenant_id.as_deref().unwrap_or("-"),
-                    u.is_superuser,
-                    u.is_active
-                );
-            }
-            println!("users: {} user(s)", list.len());
-        }
+        UsersCommand::List { tenant } => list(conn, tenant.as_deref()).await,
     }
+}
+
+/// The password of `--password-stdin` (read now) or `--password`.
+fn password_from(password: Option<String>, stdin: bool) -> anyhow::Result<SecretString> {
+    match (password, stdin) {
+        (_, true) => read_stdin_secret("password"),
+        (Some(p), false) => Ok(SecretString::from(p)),
+        (None, false) => anyhow::bail!("give --password or --password-stdin"),
+    }
+}
+
+async fn create(
+    conn: &mut AsyncPgConnection,
+    email: String,
+    password: SecretString,
+    tenant: Option<String>,
+    superuser: bool,
+) -> anyhow::Result<()> {
+    let input = CreateUser {
+        email,
+        password,
+        tenant_id: tenant,
+        is_superuser: superuser,
+        is_active: None,
+        role: None,
+        org_id: None,
+    };
+    let user = users::create(conn, &cli_actor(), input)
+        .await
+        .flags(FLAGS)?;
+    println!(
+        "users: created {} ({}){}{}",
+        user.email,
+        user.id,
+        user.tenant_id
+            .as_deref()
+            .map(|t| format!(", tenant {t}"))
+            .unwrap_or_default(),
+        if user.is_superuser { ", superuser" } else { "" }
+    );
     Ok(())
 }
 
-async fn find(
-    conn: &mut diesel_async::AsyncPgConnection,
+async fn promote(conn: &mut AsyncPgConnection, email: &str) -> anyhow::Result<()> {
+    let user = find(conn, email).await?;
+    if user.is_superuser && user.is_active {
+        println!(
+            "users: {} ({}) is already an active superuser; nothing changed",
+            user.email, user.id
+        );
+        return Ok(());
+    }
+    let update = UpdateUser {
+        is_superuser: Some(true),
+        is_active: Some(true),
+        role: None,
+        org_id: None,
+        ..Default::default()
+    };
+    let user = users::update(conn, &NoCaches, &cli_actor(), user.id, update).await?;
+    println!(
+        "users: {} ({}) is now an active superuser",
+        user.email, user.id
+    );
+    Ok(())
+}
+
+async fn deactivate(conn: &mut AsyncPgConnection, email: &str) -> anyhow::Result<()> {
+    let user = find(conn, email).await?;
+    if !user.is_active {
+        println!(
+            "users: {} ({}) is already inactive; nothing changed",
+            user.email, user.id
+        );
+        return Ok(());
+    }
+    let user = users::deactivate(conn, &NoCaches, &cli_actor(), user.id).await?;
+    println!("users: {} ({}) is now inactive", user.email, user.id);
+    Ok(())
+}
+
+async fn set_password(
+    conn: &mut AsyncPgConnection,
     email: &str,
-) -> Result<crate::store::models::user::User, String> {
+    password: SecretString,
+) -> anyhow::Result<()> {
+    let user = find(conn, email).await?;
+    let update = UpdateUser {
+        password: Some(password),
+        ..Default::default()
+    };
+    let user = users::update(conn, &NoCaches, &cli_actor(), user.id, update)
+        .await
+        .flags(FLAGS)?;
+    println!("users: new password set for {} ({})", user.email, user.id);
+    Ok(())
+}
+
+async fn list(conn: &mut AsyncPgConnection, tenant: Option<&str>) -> anyhow::Result<()> {
+    let scope = cli_scope(Action::UserList)?;
+    let list = users::list(conn, &scope, tenant, i64::MAX, 0).await?;
+    println!(
+        "{:<36}  {:<32}  {:<16}  {:<9}  active",
+        "id", "email", "tenant", "superuser"
+    );
+    for u in &list {
+        println!(
+            "{:<36}  {:<32}  {:<16}  {:<9}  {}",
+            u.id,
+            u.email,
+            u.tenant_id.as_deref().unwrap_or("-"),
+            u.is_superuser,
+            u.is_active
+        );
+    }
+    println!("users: {} user(s)", list.len());
+    Ok(())
+}
+
+async fn find(conn: &mut AsyncPgConnection, email: &str) -> anyhow::Result<User> {
     users::find_by_email(conn, email)
         .await
-        .map_err(|_| format!("no user with email {email}"))
+        .or_missing(Missing::User(email))
 }

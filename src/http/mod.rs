@@ -9,11 +9,14 @@
 //!   `require_writer`, who may write a tenant's data.
 //! - `routes`: the handlers, one module per resource (`routes/admin/` for `/admin/*`).
 //! - `server`: binding, connection timeouts, graceful shutdown.
+//! - `error`: an `AppError` as the contract's status, `code`, JSON body and headers
+//!   (`IntoResponse`).
 //!
 //! Not here: the rules handlers apply (`crate::services`, `crate::identity::authz`), the
-//! error type (`crate::errors`; its `IntoResponse` lives there too).
+//! error type itself (`crate::errors`, which knows nothing of HTTP).
 
 pub mod client_address;
+pub mod error;
 pub mod extractors;
 pub mod layers;
 pub mod middleware;

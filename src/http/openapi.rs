@@ -16,7 +16,7 @@ use crate::http::routes::chat;
 #[openapi(
     info(title = "tenantgate", description = "Multi-tenant gateway for retrieval-augmented chatbot backends."),
     components(schemas(
-        crate::errors::ErrorBody,
+        crate::http::error::ErrorBody,
         crate::errors::FieldError,
         chat::SourcesEvent,
         chat::DeltaEvent,

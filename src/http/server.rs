@@ -1,4 +1,5 @@
-//! Serving: bind, run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
+//! Serving on a bound listener (the caller binds it, so it can say what to do when the port is
+//! taken): run the background tasks, stop gracefully on SIGTERM or SIGINT: drain for
 //! `SHUTDOWN_DRAIN_SECONDS` (`/ready` fails, requests are still served), stop accepting, let the
 //! requests in flight finish, write the usage counts; the process then exits 0.
 //!
@@ -8,7 +9,6 @@
 //! the idle wait for the next request (`HEADER_READ_TIMEOUT_SECONDS`). The body-read timeout is
 //! a middleware (`middleware::body_read_timeout`), because only a handler knows when it reads.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -23,24 +23,18 @@ use tower::ServiceExt;
 
 use crate::app::state::AppState;
 
-pub async fn serve(state: AppState) -> Result<(), String> {
-    let addr = SocketAddr::new(state.config.host, state.config.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("could not listen on {addr}: {e}"))?;
-    serve_on(listener, state, shutdown_signal()).await
-}
-
+/// Serves on `listener` (bound by the caller: `tenantgate serve`, the demo, the tests) until
+/// `shutdown` resolves, then drains and stops as the module doc says.
 pub async fn serve_on(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> std::io::Result<()> {
     crate::metrics::install();
     crate::identity::password::warm_up();
     let app = crate::http::router::build(state.clone());
     let background = state.spawn_background();
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let local = listener.local_addr()?;
     tracing::info!(address = %local, "tenantgate listening");
     log_settings_in_effect(&state.config);
     // Drain first: a replica that closed its listener at once would refuse the requests a load
@@ -80,7 +74,7 @@ pub async fn serve_router(
     app: Router,
     header_read_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> std::io::Result<()> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -116,8 +116,13 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// A `JWT_PUBLIC_KEY` the algorithm's key parser refuses (found at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("JWT_PUBLIC_KEY: {0}")]
+pub struct PublicKeyError(jsonwebtoken::errors::Error);
+
 impl TokenVerifier {
-    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Result<Self, String> {
+    pub fn new(config: &JwtConfig, http: reqwest::Client) -> Result<Self, PublicKeyError> {
         let (keys, encoding) = match &config.key {
             JwtKeySource::Hmac(secret) => {
                 let bytes = secret.expose_secret().as_bytes();
@@ -131,7 +136,7 @@ impl TokenVerifier {
                     Algorithm::RS256 => DecodingKey::from_rsa_pem(pem.as_bytes()),
                     _ => DecodingKey::from_ec_pem(pem.as_bytes()),
                 }
-                .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?;
+                .map_err(PublicKeyError)?;
                 (Keys::Static(key), None)
             }
             JwtKeySource::Jwks(url) => (Keys::Jwks(JwksKeys::new(url.clone(), http)), None),

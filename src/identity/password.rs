@@ -23,12 +23,17 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 
-pub fn hash_blocking(password: &SecretString) -> Result<String, String> {
+/// Argon2 refused to hash (it does not for a password of any length: a bug if seen).
+#[derive(Debug, thiserror::Error)]
+#[error("could not hash the password: {0}")]
+pub struct HashError(argon2::password_hash::Error);
+
+pub fn hash_blocking(password: &SecretString) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| format!("could not hash the password: {e}"))
+        .map_err(HashError)
 }
 
 pub async fn hash(password: SecretString) -> AppResult<String> {

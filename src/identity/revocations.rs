@@ -75,7 +75,7 @@ impl Revocations {
 
     /// Reads the revocations recent enough to matter (at start-up and after a reconnection,
     /// when notifications may have been missed).
-    pub async fn reload(&self, conn: &mut AsyncPgConnection) -> Result<usize, String> {
+    pub async fn reload(&self, conn: &mut AsyncPgConnection) -> QueryResult<usize> {
         let since = chrono::Utc::now()
             - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::days(1));
         let rows: Vec<(Uuid, i64, chrono::DateTime<chrono::Utc>)> = user_token_revocations::table
@@ -86,8 +86,7 @@ impl Revocations {
                 user_token_revocations::revoked_at,
             ))
             .load(conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let count = rows.len();
         for (user, version, at) in rows {
             self.record(user, version, at.timestamp());

@@ -72,7 +72,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(config: &LimitsConfig) -> Result<Self, String> {
+    pub fn new(config: &LimitsConfig) -> Result<Self, shared::RedisUrlError> {
         let shared = match &config.redis_url {
             None => None,
             Some(url) => Some(Arc::new(SharedCounter::new(

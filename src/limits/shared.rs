@@ -86,6 +86,11 @@ pub struct SharedCounter {
     skip_until_ms: AtomicU64,
 }
 
+/// A `REDIS_URL` the Redis client refuses (found at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("REDIS_URL must be a redis:// or rediss:// URL")]
+pub struct RedisUrlError;
+
 #[derive(Debug)]
 pub enum SharedError {
     Skipped,
@@ -93,9 +98,8 @@ pub enum SharedError {
 }
 
 impl SharedCounter {
-    pub fn new(url: &SecretString, prefix: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url.expose_secret())
-            .map_err(|_| "REDIS_URL must be a redis:// or rediss:// URL".to_owned())?;
+    pub fn new(url: &SecretString, prefix: &str, timeout: Duration) -> Result<Self, RedisUrlError> {
+        let client = redis::Client::open(url.expose_secret()).map_err(|_| RedisUrlError)?;
         Ok(Self {
             client,
             connection: OnceCell::new(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tenantgate::errors::AppError;
+use tenantgate::http::error::HttpError as _;
 use tenantgate::http::layers::Caller;
 use tenantgate::identity::api_keys::ApiKeyGrant;
 use tenantgate::identity::jwt::VerifiedToken;

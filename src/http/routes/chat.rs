@@ -23,7 +23,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::app::state::AppState;
-use crate::errors::{AppError, AppResult, ErrorBody, FieldError};
+use crate::errors::{AppError, AppResult, FieldError};
+use crate::http::error::{ErrorBody, HttpError};
 use crate::http::extractors::{CallerOf, CurrentTenant, SystemPrompt, TenantRetriever};
 use crate::http::layers::Caller;
 use crate::http::routes::conversations::{Owner, conversation_id};

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::state::AppState;
-use crate::errors::{AppError, AppResult, ErrorBody};
+use crate::errors::{AppError, AppResult};
+use crate::http::error::ErrorBody;
 use crate::http::extractors::{CallerOf, CurrentTenant};
 use crate::http::layers::Caller;
 use crate::http::routes::params::{ConversationPath, Page};

@@ -48,11 +48,11 @@ pub struct UploadForm {
         content((IngestRequest = "application/json"), (UploadForm = "multipart/form-data"))),
     responses(
         (status = 201, body = IngestOutcome),
-        (status = 403, description = "forbidden: not the tenant's API key nor a superuser", body = crate::errors::ErrorBody),
-        (status = 413, description = "payload_too_large", body = crate::errors::ErrorBody),
-        (status = 422, description = "validation_error (for an upload: naming the file that could not be read)", body = crate::errors::ErrorBody),
-        (status = 502, description = "upstream_error (embeddings or vector store)", body = crate::errors::ErrorBody),
-        (status = 504, description = "upstream_timeout", body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden: not the tenant's API key nor a superuser", body = crate::http::error::ErrorBody),
+        (status = 413, description = "payload_too_large", body = crate::http::error::ErrorBody),
+        (status = 422, description = "validation_error (for an upload: naming the file that could not be read)", body = crate::http::error::ErrorBody),
+        (status = 502, description = "upstream_error (embeddings or vector store)", body = crate::http::error::ErrorBody),
+        (status = 504, description = "upstream_timeout", body = crate::http::error::ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -228,8 +228,8 @@ pub async fn list(
     params(("id" = String, Path, description = "the document id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, description = "forbidden", body = crate::errors::ErrorBody),
-        (status = 404, description = "not_found (also for another tenant's document)", body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden", body = crate::http::error::ErrorBody),
+        (status = 404, description = "not_found (also for another tenant's document)", body = crate::http::error::ErrorBody),
     ))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -27,7 +27,7 @@ pub async fn health() -> Json<Status> {
 /// and 503 while the replica drains after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
 #[utoipa::path(get, path = "/ready", tag = "probes", responses(
     (status = 200, body = Status),
-    (status = 503, body = crate::errors::ErrorBody),
+    (status = 503, body = crate::http::error::ErrorBody),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     if state.draining.load(std::sync::atomic::Ordering::Acquire) {

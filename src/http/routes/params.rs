@@ -106,6 +106,7 @@ pub struct ConversationPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::error::HttpError;
 
     #[test]
     fn pages_are_bounded() {

@@ -48,9 +48,9 @@ pub fn validate(query: &str, top_k: Option<i64>) -> AppResult<(String, usize)> {
     request_body = SearchRequest,
     responses(
         (status = 200, body = SearchResponse),
-        (status = 422, description = "validation_error: empty query, top_k outside 1..=50", body = crate::errors::ErrorBody),
-        (status = 502, description = "upstream_error (embeddings or vector store)", body = crate::errors::ErrorBody),
-        (status = 504, description = "upstream_timeout", body = crate::errors::ErrorBody),
+        (status = 422, description = "validation_error: empty query, top_k outside 1..=50", body = crate::http::error::ErrorBody),
+        (status = 502, description = "upstream_error (embeddings or vector store)", body = crate::http::error::ErrorBody),
+        (status = 504, description = "upstream_timeout", body = crate::http::error::ErrorBody),
     ))]
 pub async fn search(
     State(state): State<crate::app::state::AppState>,

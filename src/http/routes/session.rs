@@ -100,10 +100,10 @@ fn serde_urlencoded_from(body: &Bytes) -> AppResult<LoginForm> {
     request_body(content = LoginRequest, description = "JSON, or the OAuth2 password form (username, password)"),
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "invalid_credentials", body = crate::errors::ErrorBody),
-        (status = 403, description = "forbidden: ALGORITHM has no HS* algorithm, so this gateway issues no tokens (answered before the credentials are looked at)", body = crate::errors::ErrorBody),
-        (status = 422, description = "validation_error", body = crate::errors::ErrorBody),
-        (status = 429, description = "rate_limited: too many failed logins, or too many being checked at once", body = crate::errors::ErrorBody),
+        (status = 401, description = "invalid_credentials", body = crate::http::error::ErrorBody),
+        (status = 403, description = "forbidden: ALGORITHM has no HS* algorithm, so this gateway issues no tokens (answered before the credentials are looked at)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "validation_error", body = crate::http::error::ErrorBody),
+        (status = 429, description = "rate_limited: too many failed logins, or too many being checked at once", body = crate::http::error::ErrorBody),
     ))]
 pub async fn token(
     State(state): State<AppState>,
@@ -172,7 +172,7 @@ pub struct Me {
 /// The user behind a token.
 #[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])), responses(
     (status = 200, body = Me),
-    (status = 401, body = crate::errors::ErrorBody),
+    (status = 401, body = crate::http::error::ErrorBody),
 ))]
 pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Json<Me>> {
     let token = match credentials::from_headers(&headers)? {

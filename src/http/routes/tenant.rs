@@ -8,8 +8,8 @@ pub use crate::store::models::tenant::TenantInfo;
 
 #[utoipa::path(get, path = "/tenant", tag = "tenant", security(("bearer" = []), ("api_key" = [])), responses(
     (status = 200, body = TenantInfo),
-    (status = 401, body = crate::errors::ErrorBody),
-    (status = 403, description = "no_tenant or tenant_unavailable", body = crate::errors::ErrorBody),
+    (status = 401, body = crate::http::error::ErrorBody),
+    (status = 403, description = "no_tenant or tenant_unavailable", body = crate::http::error::ErrorBody),
 ))]
 pub async fn show(CurrentTenant(tenant): CurrentTenant) -> Response {
     // Serialised once when the context was built: a request copies a reference-counted buffer.

@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::app::state::AppState;
-use crate::errors::{AppResult, ErrorBody};
+use crate::errors::AppResult;
+use crate::http::error::ErrorBody;
 use crate::http::extractors::CurrentTenant;
 use crate::http::routes::ValidQuery;
 use crate::services::usage::{self as service, UsageQuery, UsageReport};

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::actor;
 use crate::app::state::AppState;
-use crate::errors::{AppError, AppResult, ErrorBody};
+use crate::errors::{AppError, AppResult};
+use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidJson;
 use crate::http::routes::params::TenantPath;

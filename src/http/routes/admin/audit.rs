@@ -6,7 +6,8 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use crate::app::state::AppState;
-use crate::errors::{AppResult, ErrorBody};
+use crate::errors::AppResult;
+use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::{ValidQuery, params};
 use crate::identity::authz::{self, Action};

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::actor;
 use crate::app::state::AppState;
-use crate::errors::{AppResult, ErrorBody};
+use crate::errors::AppResult;
+use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidJson;
 use crate::http::routes::params::OrgPath;

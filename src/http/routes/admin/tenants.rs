@@ -42,9 +42,9 @@ pub async fn reachable(conn: &mut AsyncPgConnection, scope: &Scope, id: &str) ->
     request_body = CreateTenant,
     responses(
         (status = 201, body = TenantView),
-        (status = 403, description = "forbidden: the role may not create tenants", body = crate::errors::ErrorBody),
-        (status = 409, description = "conflict: duplicate id", body = crate::errors::ErrorBody),
-        (status = 422, description = "validation_error", body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden: the role may not create tenants", body = crate::http::error::ErrorBody),
+        (status = 409, description = "conflict: duplicate id", body = crate::http::error::ErrorBody),
+        (status = 422, description = "validation_error", body = crate::http::error::ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -106,7 +106,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/admin/tenants/{id}", operation_id = "get_tenant", tag = "admin", security(("bearer" = [])),
     params(TenantPath),
-    responses((status = 200, body = TenantView), (status = 404, body = crate::errors::ErrorBody)))]
+    responses((status = 200, body = TenantView), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -124,9 +124,9 @@ pub async fn show(
     request_body = UpdateTenant,
     responses(
         (status = 200, body = TenantView),
-        (status = 403, description = "forbidden: a field the role may not change", body = crate::errors::ErrorBody),
-        (status = 404, body = crate::errors::ErrorBody),
-        (status = 422, body = crate::errors::ErrorBody),
+        (status = 403, description = "forbidden: a field the role may not change", body = crate::http::error::ErrorBody),
+        (status = 404, body = crate::http::error::ErrorBody),
+        (status = 422, body = crate::http::error::ErrorBody),
     ))]
 pub async fn update(
     State(state): State<AppState>,
@@ -167,7 +167,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/admin/tenants/{id}", operation_id = "deactivate_tenant", tag = "admin", security(("bearer" = [])),
     params(TenantPath),
-    responses((status = 200, description = "deactivated (idempotent)", body = TenantView), (status = 404, body = crate::errors::ErrorBody)))]
+    responses((status = 200, description = "deactivated (idempotent)", body = TenantView), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::app::state::AppState;
-use crate::errors::{AppResult, ErrorBody};
+use crate::errors::AppResult;
+use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidQuery;
 use crate::http::routes::params::TenantPath;
