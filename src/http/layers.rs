@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
@@ -25,6 +26,7 @@ use crate::identity::api_keys::ApiKeyGrant;
 use crate::identity::authz::Principal;
 use crate::identity::credentials::{self, Credential};
 use crate::identity::jwt::VerifiedToken;
+use crate::limits::window::Verdict;
 use crate::store::models::audit::NewAuditEntry;
 use crate::store::schema::audit_log;
 use crate::tenancy::TenantContext;
@@ -48,30 +50,8 @@ pub async fn tenant_layer(
     mut request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let (caller, tenant) = match credentials::from_headers(request.headers())? {
-        Credential::Jwt(token) => {
-            let verified = state.tokens.verify(token).await?;
-            let tenant_id = verified.tenant_id.as_deref().ok_or(AppError::NoTenant)?;
-            let tenant = state.tenants.get(tenant_id).await?;
-            (Caller::User(verified), tenant)
-        }
-        Credential::ApiKey(key) => {
-            let grant = state.api_keys.authenticate(key).await?;
-            let tenant = state.tenants.get(&grant.tenant_id).await?;
-            (Caller::ApiKey(grant), tenant)
-        }
-    };
-    // Looked up only for the callers that need it, so a plain token's request pays nothing.
-    let mut impersonated_write = None;
-    match &caller {
-        Caller::ApiKey(grant) => check_scope(&request, grant)?,
-        Caller::User(token) if token.impersonator.is_some() => {
-            impersonated_write = route_of(&request)
-                .and_then(|r| r.audited_write)
-                .map(|action| ImpersonatedWrite::new(&request, token, action));
-        }
-        Caller::User(_) => {}
-    }
+    let (caller, tenant) = authenticate(&state, request.headers()).await?;
+    let impersonated_write = check_caller(&request, &caller)?;
     let key = match &caller {
         Caller::ApiKey(grant) => Some((grant.key_id, grant.requests_per_minute)),
         Caller::User(_) => None,
@@ -80,41 +60,14 @@ pub async fn tenant_layer(
         .limiter
         .check(tenant.id.as_str(), tenant.requests_per_minute, key)
         .await;
-    if let Some(verdict) = verdict
-        && !verdict.allowed
-    {
-        metrics::counter!("ratelimit_refused_total", "reason" => "requests").increment(1);
-        let mut response = AppError::RequestLimit {
-            limit: verdict.limit,
-            retry_after_seconds: verdict.reset.as_secs_f64().ceil() as u64,
-        }
-        .into_response();
-        verdict.write_headers(response.headers_mut());
-        return Ok(response);
+    if let Some(verdict) = verdict.as_ref().filter(|v| !v.allowed) {
+        return Ok(over_request_limit(verdict));
     }
-    let budget = match tenant.monthly_token_budget {
-        None => None,
-        Some(budget) => match state.usage.month_tokens(tenant.id.as_str()).await {
-            Ok(used) => Some(Budget { budget, used }),
-            Err(error) => {
-                // Not knowing the month's total must not stop the tenant: answer, count later.
-                tracing::warn!(error = %error, "could not read the month's token usage");
-                None
-            }
-        },
-    };
-    let is_chat = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| matches!(p.as_str(), "/chat" | "/v1/chat/completions"));
-    if is_chat && let Some(b) = budget.as_ref().filter(|b| b.used >= b.budget) {
-        metrics::counter!("ratelimit_refused_total", "reason" => "budget").increment(1);
-        let mut response = AppError::QuotaExceeded.into_response();
-        b.write_headers(response.headers_mut());
-        if let Some(verdict) = verdict {
-            verdict.write_headers(response.headers_mut());
-        }
-        return Ok(response);
+    let budget = Budget::of(&state, &tenant).await;
+    if is_chat(&request)
+        && let Some(b) = budget.as_ref().filter(|b| b.used >= b.budget)
+    {
+        return Ok(over_budget(b, verdict.as_ref()));
     }
     let tenant_id = tenant.id.clone();
     request
@@ -134,6 +87,73 @@ pub async fn tenant_layer(
         b.write_headers(response.headers_mut());
     }
     Ok(response)
+}
+
+/// The caller (a verified token or API key, both cached) and its tenant's context.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Caller, Arc<TenantContext>), AppError> {
+    Ok(match credentials::from_headers(headers)? {
+        Credential::Jwt(token) => {
+            let verified = state.tokens.verify(token).await?;
+            let tenant_id = verified.tenant_id.as_deref().ok_or(AppError::NoTenant)?;
+            let tenant = state.tenants.get(tenant_id).await?;
+            (Caller::User(verified), tenant)
+        }
+        Credential::ApiKey(key) => {
+            let grant = state.api_keys.authenticate(key).await?;
+            let tenant = state.tenants.get(&grant.tenant_id).await?;
+            (Caller::ApiKey(grant), tenant)
+        }
+    })
+}
+
+/// An API key's scope for the route (403 without it); for an impersonation token, the write
+/// to audit once it has succeeded. Looked up only for the callers that need it, so a plain
+/// token's request pays nothing.
+fn check_caller(request: &Request, caller: &Caller) -> Result<Option<ImpersonatedWrite>, AppError> {
+    Ok(match caller {
+        Caller::ApiKey(grant) => {
+            check_scope(request, grant)?;
+            None
+        }
+        Caller::User(token) if token.impersonator.is_some() => route_of(request)
+            .and_then(|r| r.audited_write)
+            .map(|action| ImpersonatedWrite::new(request, token, action)),
+        Caller::User(_) => None,
+    })
+}
+
+/// The routes a monthly token budget stops.
+fn is_chat(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| matches!(p.as_str(), "/chat" | "/v1/chat/completions"))
+}
+
+/// 429 `rate_limited` with the request limit's headers.
+fn over_request_limit(verdict: &Verdict) -> Response {
+    metrics::counter!("ratelimit_refused_total", "reason" => "requests").increment(1);
+    let mut response = AppError::RequestLimit {
+        limit: verdict.limit,
+        retry_after_seconds: verdict.reset.as_secs_f64().ceil() as u64,
+    }
+    .into_response();
+    verdict.write_headers(response.headers_mut());
+    response
+}
+
+/// 429 `quota_exceeded` with the budget's headers (and the request limit's, when one applies).
+fn over_budget(budget: &Budget, verdict: Option<&Verdict>) -> Response {
+    metrics::counter!("ratelimit_refused_total", "reason" => "budget").increment(1);
+    let mut response = AppError::QuotaExceeded.into_response();
+    budget.write_headers(response.headers_mut());
+    if let Some(verdict) = verdict {
+        verdict.write_headers(response.headers_mut());
+    }
+    response
 }
 
 /// The request's entry in the tenant route table (`super::tenant_routes`).
@@ -227,6 +247,19 @@ struct Budget {
 }
 
 impl Budget {
+    /// The tenant's budget and this month's use, when it has a budget.
+    async fn of(state: &AppState, tenant: &TenantContext) -> Option<Self> {
+        let budget = tenant.monthly_token_budget?;
+        match state.usage.month_tokens(tenant.id.as_str()).await {
+            Ok(used) => Some(Self { budget, used }),
+            Err(error) => {
+                // Not knowing the month's total must not stop the tenant: answer, count later.
+                tracing::warn!(error = %error, "could not read the month's token usage");
+                None
+            }
+        }
+    }
+
     fn write_headers(&self, headers: &mut axum::http::HeaderMap) {
         use crate::limits::{LIMIT_TOKENS, REMAINING_TOKENS, RESET_TOKENS, format_reset};
         use axum::http::HeaderValue;

@@ -43,16 +43,27 @@ struct Api {
 
 /// THE declaration of every API route: a handler's `#[utoipa::path]` gives its method and
 /// path, `routes!` registers it with the router and the OpenAPI document at once (handlers
-/// sharing a path go in one `routes!`). Adding a route is one line here.
+/// sharing a path go in one `routes!`). Adding a route is one line in its group's function.
 fn api() -> Api {
-    let public = OpenApiRouter::new()
+    Api {
+        public: public_api(),
+        tenant: tenant_api(),
+        admin: admin_api(),
+    }
+}
+
+fn public_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
         .routes(routes!(crate::http::openapi::serve))
         .routes(routes!(session::token))
-        .routes(routes!(session::me));
-    let tenant = OpenApiRouter::new()
+        .routes(routes!(session::me))
+}
+
+fn tenant_api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(tenant::show))
         .routes(routes!(search::search))
         .routes(routes!(documents::list, documents::create))
@@ -65,38 +76,25 @@ fn api() -> Api {
         .routes(routes!(openai::chat_completions))
         .routes(routes!(openai::list_models))
         .routes(routes!(openai::get_model))
-        .routes(routes!(usage::show));
-    let admin = OpenApiRouter::new()
-        .routes(routes!(admin::tenants::list, admin::tenants::create))
-        .routes(routes!(
-            admin::tenants::show,
-            admin::tenants::update,
-            admin::tenants::deactivate
-        ))
-        .routes(routes!(admin::api_keys::list, admin::api_keys::create))
-        .routes(routes!(admin::api_keys::revoke))
-        .routes(routes!(admin::users::list, admin::users::create))
-        .routes(routes!(
-            admin::users::show,
-            admin::users::update,
-            admin::users::deactivate
-        ))
-        .routes(routes!(admin::users::impersonate))
-        .routes(routes!(admin::orgs::list, admin::orgs::create))
-        .routes(routes!(
-            admin::orgs::show,
-            admin::orgs::update,
-            admin::orgs::deactivate
-        ))
-        .routes(routes!(admin::orgs::tenants))
-        .routes(routes!(admin::audit::list))
+        .routes(routes!(usage::show))
+}
+
+fn admin_api() -> OpenApiRouter<AppState> {
+    use admin::{api_keys, audit, orgs, tenants, users};
+    OpenApiRouter::new()
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::show, tenants::update, tenants::deactivate))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::show, users::update, users::deactivate))
+        .routes(routes!(users::impersonate))
+        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::show, orgs::update, orgs::deactivate))
+        .routes(routes!(orgs::tenants))
+        .routes(routes!(audit::list))
         .routes(routes!(admin::usage::show))
-        .routes(routes!(admin::usage::list));
-    Api {
-        public,
-        tenant,
-        admin,
-    }
+        .routes(routes!(admin::usage::list))
 }
 
 /// The OpenAPI document of `api()`, as `GET /openapi.json` serves it.

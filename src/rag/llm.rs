@@ -3,13 +3,14 @@
 //!
 //! What lives here: the upstream request and response shapes `/chat` needs, the call itself
 //! (whole response or a stream of server-sent events), and how upstream failures become
-//! `AppError`s. What does not: prompts (`super::prompt`, `http::routes::chat`) and the OpenAI-compatible pass-through
-//! (`http::routes::openai`, which uses `Llm::send` and forwards bytes untouched).
+//! `AppError`s. What does not: prompts (`super::prompt`), the headers, failure kinds and error
+//! bodies every upstream client shares (`super::upstream`), and the OpenAI-compatible
+//! pass-through (`http::routes::openai`, which uses `Llm::send` and forwards bytes untouched).
 //!
 //! Rules the code below keeps:
-//! - The key is exposed only while building the `Authorization` header, and that header is
-//!   marked sensitive so no `Debug` print of the request shows it. Upstream error messages are
-//!   scrubbed of the key before they reach a `detail`.
+//! - The key is exposed only while building the `Authorization` header (`super::upstream::bearer`:
+//!   zeroed text, a sensitive header). Upstream error messages are scrubbed of the key before
+//!   they reach a `detail`.
 //! - Chat completions are not idempotent (a retried request is billed and answered twice), so
 //!   nothing here retries.
 //! - Timeouts (`UPSTREAM_TIMEOUT_SECONDS`): a whole non-streamed call must finish within it; a
@@ -25,12 +26,12 @@ use bytes::Bytes;
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::{Stream, StreamExt};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zeroize::Zeroizing;
 
+use super::upstream::{self, Transport};
 use crate::config::LlmConfig;
 use crate::errors::{AppError, AppResult};
 
@@ -207,37 +208,32 @@ impl ChatStream {
             if data == "[DONE]" {
                 return Some(Ok(StreamEvent::Done));
             }
-            let value: Value = match serde_json::from_str(data) {
-                Ok(value) => value,
-                Err(_) => {
-                    return Some(Err(AppError::Upstream(
-                        "the LLM upstream sent a chunk that is not JSON".into(),
-                    )));
-                }
-            };
-            if let Some(error) = value.get("error") {
-                // An upstream (or a proxy in front of it) may echo the key it was sent: the
-                // message reaches the client's `error` event and the log only redacted.
-                let message = error_message_of(error).unwrap_or("no details");
-                let key = self.key.as_ref().map(|k| k.expose_secret());
-                let message = crate::redact::redact(&clip(message), key.as_slice());
-                return Some(Err(AppError::Upstream(format!(
-                    "the LLM upstream reported an error mid-stream: {message}"
-                ))));
-            }
-            let chunk: ChatChunk = match serde_json::from_value(value) {
-                Ok(chunk) => chunk,
-                Err(_) => {
-                    return Some(Err(AppError::Upstream(
-                        "the LLM upstream sent a chunk of an unexpected shape".into(),
-                    )));
-                }
-            };
-            if chunk.finish_reason().is_some() {
-                self.finish_seen = true;
-            }
-            return Some(Ok(StreamEvent::Chunk(chunk)));
+            return Some(self.chunk(data));
         }
+    }
+
+    /// One `data:` payload that is neither blank nor `[DONE]`: a chunk, or the upstream's error.
+    fn chunk(&mut self, data: &str) -> AppResult<StreamEvent> {
+        let value: Value = serde_json::from_str(data).map_err(|_| {
+            AppError::Upstream("the LLM upstream sent a chunk that is not JSON".into())
+        })?;
+        if let Some(error) = value.get("error") {
+            // An upstream (or a proxy in front of it) may echo the key it was sent: the
+            // message reaches the client's `error` event and the log only redacted.
+            let message = error_message_of(error).unwrap_or("no details");
+            let key = self.key.as_ref().map(|k| k.expose_secret());
+            let message = crate::redact::redact(&clip(message), key.as_slice());
+            return Err(AppError::Upstream(format!(
+                "the LLM upstream reported an error mid-stream: {message}"
+            )));
+        }
+        let chunk: ChatChunk = serde_json::from_value(value).map_err(|_| {
+            AppError::Upstream("the LLM upstream sent a chunk of an unexpected shape".into())
+        })?;
+        if chunk.finish_reason().is_some() {
+            self.finish_seen = true;
+        }
+        Ok(StreamEvent::Chunk(chunk))
     }
 }
 
@@ -268,13 +264,11 @@ impl<'a> Llm<'a> {
             .api_key
             .as_ref()
             .ok_or_else(Self::not_configured)?;
-        let bearer = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-        let mut authorization = HeaderValue::from_str(&bearer).map_err(|_| {
+        let authorization = upstream::bearer(key).ok_or_else(|| {
             AppError::Upstream(
                 "OPENAI_API_KEY holds characters that cannot be sent in a header".into(),
             )
         })?;
-        authorization.set_sensitive(true);
         Ok(self
             .http
             .post(chat_completions_url(&self.config.base_url)?)
@@ -302,7 +296,7 @@ impl<'a> Llm<'a> {
                 return Err(self.timed_out());
             }
             Ok(Err(e)) => {
-                let kind = if e.is_timeout() {
+                let kind = if Transport::of(&e) == Transport::Timeout {
                     UpstreamFailure::Timeout
                 } else {
                     UpstreamFailure::Unreachable
@@ -319,11 +313,7 @@ impl<'a> Llm<'a> {
             return Ok(response);
         }
         // The error body is small; still, bound the wait for it.
-        let body = tokio::time::timeout(self.timeout(), response.bytes())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
+        let body = upstream::error_body(response, self.timeout()).await;
         Err(self.status_error(status, &body))
     }
 
@@ -370,15 +360,11 @@ impl<'a> Llm<'a> {
     pub fn transport_error(&self, error: reqwest::Error) -> AppError {
         // The cause (connection refused, reset, DNS, TLS) goes to the log with the request id.
         tracing::warn!(error = %error, "LLM upstream call failed");
-        if error.is_timeout() {
-            return self.timed_out();
-        }
-        let what = if error.is_connect() {
-            "the LLM upstream could not be reached"
-        } else if error.is_body() || error.is_decode() {
-            "the LLM upstream's response broke off"
-        } else {
-            "the call to the LLM upstream failed"
+        let what = match Transport::of(&error) {
+            Transport::Timeout => return self.timed_out(),
+            Transport::Connect => "the LLM upstream could not be reached",
+            Transport::Body => "the LLM upstream's response broke off",
+            Transport::Other => "the call to the LLM upstream failed",
         };
         AppError::Upstream(what.into())
     }

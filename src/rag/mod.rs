@@ -5,6 +5,8 @@
 //! - `llm`: the OpenAI-compatible chat client.
 //! - `prompt`: what `/chat` and `/v1/chat/completions` share: the system message in front of a
 //!   conversation, `top_k` bounds, the query clip.
+//! - `upstream`: what the HTTP clients share: credential headers, `reqwest` failures, error
+//!   bodies, and the retried calls of retrieval.
 //!
 //! Not here: the HTTP handlers (`crate::http::routes`), the tenant cache that holds each
 //! tenant's retriever (`crate::tenancy`).
@@ -12,3 +14,4 @@
 pub mod llm;
 pub mod prompt;
 pub mod retrieval;
+mod upstream;

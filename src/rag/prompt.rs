@@ -1,13 +1,15 @@
-//! What `/chat` and `/v1/chat/completions` share about the prompt: the one system message in
-//! front of a conversation (the tenant's prompt, then the retrieved passages under their ids),
-//! the bounds of `top_k`, and the clip applied to a query before retrieval.
+//! What `/chat` and `/v1/chat/completions` share about the prompt: what is retrieved for a
+//! message (`retrieve`, the query clipped first), the messages that go upstream (`assemble`:
+//! one system message with the tenant's prompt, then the retrieved passages under their ids,
+//! in front of the conversation), and the bounds of `top_k`.
 //!
-//! Not here: the HTTP shapes of either route (`crate::http::routes::{chat, openai}`), the LLM
-//! client (`super::llm`).
+//! Not here: the HTTP shapes of either route (`crate::http::routes::{chat, openai}`), the
+//! check of a request's `top_k` (`crate::http::routes::params`), the LLM client (`super::llm`).
 
 use std::fmt::Write as _;
 
-use crate::rag::retrieval::Passage;
+use crate::errors::AppResult;
+use crate::rag::retrieval::{Passage, Retriever};
 
 pub const DEFAULT_TOP_K: usize = 5;
 pub const MAX_TOP_K: i64 = 50;
@@ -22,6 +24,31 @@ pub fn clip_query(text: &str) -> &str {
         Some((end, _)) => &text[..end],
         None => text,
     }
+}
+
+/// The passages retrieved for a chat message: the `top_k` best for its start (`clip_query`).
+pub async fn retrieve(
+    retriever: &dyn Retriever,
+    message: &str,
+    top_k: usize,
+) -> AppResult<Vec<Passage>> {
+    retriever.search(clip_query(message.trim()), top_k).await
+}
+
+/// The messages that go upstream, in order: the one system message (`system_message`), then
+/// the conversation as the caller gave it. `message(role, content)` makes a message of the
+/// caller's kind (`/chat`'s typed messages, `/v1/chat/completions`' JSON objects).
+pub fn assemble<M>(
+    prompt: &str,
+    passages: &[Passage],
+    conversation: impl IntoIterator<Item = M>,
+    message: impl FnOnce(&'static str, String) -> M,
+) -> Vec<M> {
+    let conversation = conversation.into_iter();
+    let mut messages = Vec::with_capacity(conversation.size_hint().0 + 1);
+    messages.push(message("system", system_message(prompt, passages)));
+    messages.extend(conversation);
+    messages
 }
 
 /// The one system message in front of a conversation: the tenant's prompt, then the passages.
@@ -69,6 +96,24 @@ mod tests {
             text: text.into(),
             metadata: Value::Null,
         }
+    }
+
+    #[test]
+    fn the_system_message_goes_first() {
+        let messages = assemble(
+            "Be brief.",
+            &[passage("doc-1", "Alpha facts.")],
+            [("user", "hi".to_owned())],
+            |role, content| (role, content),
+        );
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].0, "system");
+        assert!(
+            messages[0].1.starts_with("Be brief.\n\n"),
+            "{}",
+            messages[0].1
+        );
+        assert_eq!(messages[1], ("user", "hi".to_owned()));
     }
 
     #[test]

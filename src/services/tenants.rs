@@ -180,11 +180,7 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize
 
 /// A Pinecone index host: a bare host name or an http(s) URL.
 pub fn check_index_host(value: &str) -> Result<(), String> {
-    let candidate = if value.contains("://") {
-        value.to_owned()
-    } else {
-        format!("https://{value}")
-    };
+    let candidate = crate::rag::retrieval::pinecone::with_scheme(value);
     match url::Url::parse(&candidate) {
         Ok(u)
             if matches!(u.scheme(), "http" | "https")

@@ -71,7 +71,7 @@ impl TenantContext {
                 api_key,
             },
         };
-        let retriever = crate::rag::retrieval::build(&settings, deps).await?;
+        let retriever = crate::rag::retrieval::build(&settings, deps);
         let effective_prompt = match &row.system_prompt {
             Some(prompt) if !prompt.trim().is_empty() => Arc::from(prompt.as_str()),
             _ => default_prompt.clone(),

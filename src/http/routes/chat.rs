@@ -3,7 +3,7 @@
 //!
 //! What goes upstream, in order: one system message (the tenant's prompt, then the retrieved
 //! passages, each under its id so the model can cite it), the caller's history, the message.
-//! `system_message` builds that first message; `/v1/chat/completions` uses it too.
+//! `rag::prompt::assemble` puts them in that order; `/v1/chat/completions` uses it too.
 //!
 //! Without `OPENAI_API_KEY` the route still retrieves: `answer` is null and `mode` is
 //! `"retrieval_only"`. Upstream failures before the answer starts are plain 502/504 responses;
@@ -26,14 +26,17 @@ use crate::app::state::AppState;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::http::error::{ErrorBody, HttpError};
 use crate::http::extractors::{CallerOf, CurrentTenant, SystemPrompt, TenantRetriever};
-use crate::http::routes::ValidJson;
-use crate::http::routes::conversations::{conversation_id, owner_of};
+use crate::http::layers::Caller;
+use crate::http::routes::conversations::{Owner, conversation_id};
+use crate::http::routes::{ValidJson, found, params};
 use crate::rag::llm::{
-    ChatCompletionRequest, ChatMessage, ChatStream, Llm, StreamEvent, StreamOptions,
+    ChatChunk, ChatCompletionRequest, ChatMessage, ChatStream, Completion, Llm, StreamEvent,
+    StreamOptions,
 };
-use crate::rag::prompt::{DEFAULT_TOP_K, MAX_TOP_K, clip_query, system_message};
+use crate::rag::prompt;
 use crate::rag::retrieval::Passage;
-use crate::services::conversations::{self as conversations, Answer as StoredAnswer, Scope};
+use crate::services::conversations::{self as conversations, Answer as StoredAnswer};
+use crate::tenancy::TenantContext;
 
 /// Who wrote a message of the history (`MessageRole` in OpenAPI: `Role` is a user's role).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
@@ -51,6 +54,16 @@ impl Role {
             Self::User => "user",
             Self::Assistant => "assistant",
             Self::System => "system",
+        }
+    }
+
+    /// A stored message's role (`None`: one this route does not send upstream).
+    fn parse(role: &str) -> Option<Self> {
+        match role {
+            "user" => Some(Self::User),
+            "assistant" => Some(Self::Assistant),
+            "system" => Some(Self::System),
+            _ => None,
         }
     }
 }
@@ -134,19 +147,7 @@ pub struct DoneEvent {
 }
 
 impl ChatRequest {
-    fn top_k(&self) -> AppResult<usize> {
-        match self.top_k {
-            None => Ok(DEFAULT_TOP_K),
-            Some(k) if (1..=MAX_TOP_K).contains(&k) => {
-                Ok(usize::try_from(k).unwrap_or(DEFAULT_TOP_K))
-            }
-            Some(_) => Err(AppError::validation(
-                "top_k",
-                format!("must be between 1 and {MAX_TOP_K}"),
-            )),
-        }
-    }
-
+    /// The fields' errors together, or the `top_k` to retrieve.
     fn validate(&self) -> AppResult<usize> {
         let mut errors = Vec::new();
         if self.message.trim().is_empty() {
@@ -160,14 +161,44 @@ impl ChatRequest {
                 ));
             }
         }
-        let top_k = self.top_k();
-        if let Err(AppError::Validation { errors: more, .. }) = &top_k {
-            errors.extend(more.iter().cloned());
+        let top_k = params::top_k(self.top_k).map_err(|e| errors.push(e)).ok();
+        match top_k {
+            Some(top_k) if errors.is_empty() => Ok(top_k),
+            _ => Err(AppError::invalid_fields(errors)),
         }
-        if !errors.is_empty() {
-            return Err(AppError::invalid_fields(errors));
+    }
+
+    /// What goes upstream: the system message, the history, the message (in the order of
+    /// `rag::prompt::assemble`).
+    fn upstream<'a>(
+        &'a self,
+        model: &'a str,
+        system_prompt: &str,
+        sources: &[Passage],
+    ) -> ChatCompletionRequest<'a> {
+        let conversation = self
+            .history
+            .iter()
+            .map(|turn| (turn.role.as_str(), turn.content.as_str()))
+            .chain(std::iter::once(("user", self.message.as_str())))
+            .map(|(role, content)| ChatMessage {
+                role,
+                content: Cow::Borrowed(content),
+            });
+        let messages = prompt::assemble(system_prompt, sources, conversation, |role, content| {
+            ChatMessage {
+                role,
+                content: Cow::Owned(content),
+            }
+        });
+        ChatCompletionRequest {
+            model,
+            messages,
+            stream: self.stream,
+            stream_options: self.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
         }
-        top_k
     }
 }
 
@@ -193,7 +224,7 @@ pub async fn chat(
     CurrentTenant(tenant): CurrentTenant,
     CallerOf(caller): CallerOf,
     TenantRetriever(retriever): TenantRetriever,
-    SystemPrompt(prompt): SystemPrompt,
+    SystemPrompt(system_prompt): SystemPrompt,
     ValidJson(mut request): ValidJson<ChatRequest>,
 ) -> AppResult<Response> {
     let top_k = request.validate()?;
@@ -201,38 +232,12 @@ pub async fn chat(
     let conversation = match request.conversation_id.as_deref() {
         None => None,
         Some(raw) => {
-            let id = conversation_id(raw)?;
-            let target = Conversation {
-                pool: state.pool.clone(),
-                tenant_id: tenant.id.clone(),
-                owner: owner_of(&caller)?,
-                id,
-            };
-            let stored = conversations::history(
-                &state.pool,
-                target.scope(),
-                id,
-                state.config.chat_history_messages,
-            )
-            .await?
-            .ok_or_else(|| AppError::not_found("conversation"))?;
-            request.history = stored
-                .into_iter()
-                .filter_map(|(role, content)| {
-                    let role = match role.as_str() {
-                        "user" => Role::User,
-                        "assistant" => Role::Assistant,
-                        "system" => Role::System,
-                        _ => return None,
-                    };
-                    Some(HistoryMessage { role, content })
-                })
-                .collect();
+            let (target, history) = Conversation::open(&state, &tenant, &caller, raw).await?;
+            request.history = history;
             Some(target)
         }
     };
-    let query = clip_query(request.message.trim());
-    let sources = retriever.search(query, top_k).await?;
+    let sources = prompt::retrieve(retriever.as_ref(), &request.message, top_k).await?;
     state.usage.retrieval(tenant.id.as_str());
     let llm = Llm::new(&state.http, &state.config.llm);
     if !llm.is_configured() {
@@ -244,29 +249,8 @@ pub async fn chat(
         return Ok(retrieval_only(sources, request.stream, conversation_id));
     }
 
-    let system = system_message(&prompt, &sources);
-    let mut messages = Vec::with_capacity(request.history.len() + 2);
-    messages.push(ChatMessage {
-        role: "system",
-        content: Cow::Owned(system),
-    });
-    messages.extend(request.history.iter().map(|turn| ChatMessage {
-        role: turn.role.as_str(),
-        content: Cow::Borrowed(turn.content.as_str()),
-    }));
-    messages.push(ChatMessage {
-        role: "user",
-        content: Cow::Borrowed(request.message.as_str()),
-    });
-    let upstream = ChatCompletionRequest {
-        model: &state.config.llm.chat_model,
-        messages,
-        stream: request.stream,
-        stream_options: request.stream.then_some(StreamOptions {
-            include_usage: true,
-        }),
-    };
-
+    let model = &state.config.llm.chat_model;
+    let upstream = request.upstream(model, &system_prompt, &sources);
     if request.stream {
         // Wait for the upstream's headers first, so a refusal is a proper 502/504 status
         // rather than an error event after a 200.
@@ -274,27 +258,36 @@ pub async fn chat(
         let meter = Meter {
             usage: state.usage.clone(),
             tenant_id: tenant.id.clone(),
-            model: state.config.llm.chat_model.clone(),
+            model: model.clone(),
         };
         let turn = conversation.map(|target| (target, request.message.clone()));
         return Ok(sse(answer_events(sources, events, meter, turn)));
     }
     let completion = llm.complete(&upstream).await?;
-    state.usage.chat(
-        tenant.id.as_str(),
-        &state.config.llm.chat_model,
-        completion.usage.as_ref(),
-    );
+    state
+        .usage
+        .chat(tenant.id.as_str(), model, completion.usage.as_ref());
+    whole_answer(completion, model, sources, &request.message, conversation).await
+}
+
+/// A whole (non-streamed) answer as JSON, stored first with its conversation.
+async fn whole_answer(
+    completion: Completion,
+    chat_model: &str,
+    sources: Vec<Passage>,
+    message: &str,
+    conversation: Option<Conversation>,
+) -> AppResult<Response> {
     let answer = completion.content().unwrap_or_default().to_owned();
     let model = completion
         .model
         .clone()
-        .or_else(|| Some(state.config.llm.chat_model.clone()));
+        .or_else(|| Some(chat_model.to_owned()));
     if let Some(target) = &conversation {
         let stored_sources = serde_json::to_value(&sources).map_err(AppError::internal)?;
         target
             .store(
-                &request.message,
+                message,
                 Some(StoredAnswer {
                     content: &answer,
                     sources: &stored_sources,
@@ -318,22 +311,40 @@ pub async fn chat(
 /// The conversation a `/chat` turn is stored in, owned so a stream can store it at its end.
 struct Conversation {
     pool: crate::store::db::Pool,
-    tenant_id: crate::domain::TenantId,
-    owner: String,
+    owner: Owner,
     id: Uuid,
 }
 
 impl Conversation {
-    fn scope(&self) -> Scope<'_> {
-        Scope {
-            tenant_id: &self.tenant_id,
-            owner: &self.owner,
-        }
+    /// The caller's conversation `raw` (404 when it is not one), with its stored history (the
+    /// last `CHAT_HISTORY_MESSAGES`).
+    async fn open(
+        state: &AppState,
+        tenant: &TenantContext,
+        caller: &Caller,
+        raw: &str,
+    ) -> AppResult<(Self, Vec<HistoryMessage>)> {
+        let id = conversation_id(raw)?;
+        let target = Self {
+            pool: state.pool.clone(),
+            owner: Owner::of(tenant, caller)?,
+            id,
+        };
+        let limit = state.config.chat_history_messages;
+        let stored = conversations::history(&state.pool, target.owner.scope(), id, limit).await?;
+        let history = found(stored, "conversation")?
+            .into_iter()
+            .filter_map(|(role, content)| {
+                Role::parse(&role).map(|role| HistoryMessage { role, content })
+            })
+            .collect();
+        Ok((target, history))
     }
 
     async fn store(&self, message: &str, answer: Option<StoredAnswer<'_>>) -> AppResult<()> {
         // A conversation deleted while its answer was written keeps nothing; that is no error.
-        conversations::append_turn(&self.pool, self.scope(), self.id, message, answer).await?;
+        let scope = self.owner.scope();
+        conversations::append_turn(&self.pool, scope, self.id, message, answer).await?;
         Ok(())
     }
 }
@@ -428,6 +439,75 @@ impl StreamedTurn {
     }
 }
 
+impl Answer {
+    /// The next event to send, and whether any follow it.
+    async fn next_event(&mut self) -> (Event, bool) {
+        loop {
+            match self.upstream.next().await {
+                Some(Ok(StreamEvent::Chunk(chunk))) => {
+                    if let Some(delta) = self.read_chunk(&chunk) {
+                        return (delta, true);
+                    }
+                }
+                Some(Ok(StreamEvent::Done)) | None => return (self.finish().await, false),
+                Some(Err(error)) => {
+                    tracing::warn!(detail = %error, "LLM stream failed after it started");
+                    return (json_event("error", &error.body()), false);
+                }
+            }
+        }
+    }
+
+    /// Keeps what a chunk says of the model, usage and finish; its text as a `delta` event.
+    fn read_chunk(&mut self, chunk: &ChatChunk) -> Option<Event> {
+        if chunk.model.is_some() {
+            self.model.clone_from(&chunk.model);
+        }
+        if chunk.usage.is_some() {
+            self.usage.clone_from(&chunk.usage);
+        }
+        if let Some(reason) = chunk.finish_reason() {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        let content = chunk.content()?;
+        if let Some(turn) = self.turn.as_mut() {
+            turn.push(content);
+        }
+        Some(json_event("delta", &DeltaEvent { content }))
+    }
+
+    /// The end of the answer: its usage counted, the turn stored, then `done` (or `error` when
+    /// the turn could not be stored).
+    async fn finish(&mut self) -> Event {
+        let meter = &self.meter;
+        meter
+            .usage
+            .chat(meter.tenant_id.as_str(), &meter.model, self.usage.as_ref());
+        let mut conversation_id = None;
+        if let Some(turn) = self.turn.take() {
+            let answer = StoredAnswer {
+                content: &turn.text,
+                sources: &turn.sources,
+                model: self.model.as_deref(),
+                usage: self.usage.as_ref(),
+            };
+            if let Err(error) = turn.conversation.store(&turn.message, Some(answer)).await {
+                tracing::warn!(detail = %error, "could not store a streamed turn");
+                return json_event("error", &error.body());
+            }
+            conversation_id = Some(turn.conversation.id);
+        }
+        let done = DoneEvent {
+            usage: self.usage.take(),
+            model: self.model.take(),
+            finish_reason: self.finish_reason.take(),
+            mode: ChatMode::Generated,
+            conversation_id,
+        };
+        json_event("done", &done)
+    }
+}
+
 /// `sources`, then one `delta` per upstream chunk with text, then `done` or `error`. With a
 /// conversation, the completed turn is stored before `done` is sent; a stream that fails
 /// stores nothing.
@@ -460,62 +540,8 @@ fn answer_events(
     };
     let rest = futures::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
-        loop {
-            match state.upstream.next().await {
-                Some(Ok(StreamEvent::Chunk(chunk))) => {
-                    if chunk.model.is_some() {
-                        state.model.clone_from(&chunk.model);
-                    }
-                    if chunk.usage.is_some() {
-                        state.usage.clone_from(&chunk.usage);
-                    }
-                    if let Some(reason) = chunk.finish_reason() {
-                        state.finish_reason = Some(reason.to_owned());
-                    }
-                    if let Some(content) = chunk.content() {
-                        if let Some(turn) = state.turn.as_mut() {
-                            turn.push(content);
-                        }
-                        let event = json_event("delta", &DeltaEvent { content });
-                        return Some((event, Some(state)));
-                    }
-                }
-                Some(Ok(StreamEvent::Done)) | None => {
-                    let meter = &state.meter;
-                    meter
-                        .usage
-                        .chat(meter.tenant_id.as_str(), &meter.model, state.usage.as_ref());
-                    let mut conversation_id = None;
-                    if let Some(turn) = state.turn.take() {
-                        let answer = StoredAnswer {
-                            content: &turn.text,
-                            sources: &turn.sources,
-                            model: state.model.as_deref(),
-                            usage: state.usage.as_ref(),
-                        };
-                        if let Err(error) =
-                            turn.conversation.store(&turn.message, Some(answer)).await
-                        {
-                            tracing::warn!(detail = %error, "could not store a streamed turn");
-                            return Some((json_event("error", &error.body()), None));
-                        }
-                        conversation_id = Some(turn.conversation.id);
-                    }
-                    let done = DoneEvent {
-                        usage: state.usage.take(),
-                        model: state.model.take(),
-                        finish_reason: state.finish_reason.take(),
-                        mode: ChatMode::Generated,
-                        conversation_id,
-                    };
-                    return Some((json_event("done", &done), None));
-                }
-                Some(Err(error)) => {
-                    tracing::warn!(detail = %error, "LLM stream failed after it started");
-                    return Some((json_event("error", &error.body()), None));
-                }
-            }
-        }
+        let (event, more) = state.next_event().await;
+        Some((event, more.then_some(state)))
     });
     futures::stream::once(async move { first }).chain(rest)
 }

@@ -16,9 +16,11 @@ use crate::errors::{AppError, AppResult};
 use crate::http::error::ErrorBody;
 use crate::http::extractors::{CallerOf, CurrentTenant};
 use crate::http::layers::Caller;
-use crate::http::routes::ValidQuery;
+use crate::http::routes::params::{ConversationPath, Page};
+use crate::http::routes::{ValidQuery, deleted, found};
 use crate::services::conversations::{self as service, Scope};
 use crate::store::models::conversation::{ConversationDetail, ConversationView};
+use crate::tenancy::TenantContext;
 
 /// Who owns what a caller creates: `user:<sub>` for a token, `key:<id>` for an API key. The
 /// prefixes keep a token whose `sub` happens to equal a key id from reaching that key's rows.
@@ -41,19 +43,34 @@ pub fn conversation_id(raw: &str) -> AppResult<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::not_found("conversation"))
 }
 
+/// The conversations a caller reaches: its own, in its tenant. Owned, so a streamed `/chat`
+/// answer can keep it until the turn is stored.
+pub struct Owner {
+    tenant_id: crate::domain::TenantId,
+    owner: String,
+}
+
+impl Owner {
+    pub fn of(tenant: &TenantContext, caller: &Caller) -> AppResult<Self> {
+        Ok(Self {
+            tenant_id: tenant.id.clone(),
+            owner: owner_of(caller)?,
+        })
+    }
+
+    pub fn scope(&self) -> Scope<'_> {
+        Scope {
+            tenant_id: &self.tenant_id,
+            owner: &self.owner,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
     /// A label for lists (at most 200 characters). Absent: the start of the first message.
     #[serde(default)]
     pub title: Option<String>,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/conversations", tag = "conversations", security(("bearer" = []), ("api_key" = [])),
@@ -68,7 +85,7 @@ pub async fn create(
     CallerOf(caller): CallerOf,
     body: axum::body::Bytes,
 ) -> AppResult<(StatusCode, Json<ConversationView>)> {
-    let owner = owner_of(&caller)?;
+    let owner = Owner::of(&tenant, &caller)?;
     // The body is optional: `POST /conversations` with nothing (or `{}`) starts an untitled one.
     let input: CreateConversation = if body.iter().all(u8::is_ascii_whitespace) {
         CreateConversation::default()
@@ -77,36 +94,27 @@ pub async fn create(
             .map_err(|e| AppError::validation("body", format!("body is not valid JSON: {e}")))?
     };
     let title = service::validate_title(input.title)?;
-    let scope = Scope {
-        tenant_id: &tenant.id,
-        owner: &owner,
-    };
-    let conversation = service::create(&state.pool, scope, title.as_deref()).await?;
+    let conversation = service::create(&state.pool, owner.scope(), title.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(conversation)))
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(Page),
     responses((status = 200, description = "the caller's conversations, newest first", body = [ConversationView])))]
 pub async fn list(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     CallerOf(caller): CallerOf,
-    ValidQuery(query): ValidQuery<ListQuery>,
+    ValidQuery(page): ValidQuery<Page>,
 ) -> AppResult<Json<Vec<ConversationView>>> {
-    let owner = owner_of(&caller)?;
-    let (limit, offset) = crate::http::routes::page(query.limit, query.offset)?;
-    let scope = Scope {
-        tenant_id: &tenant.id,
-        owner: &owner,
-    };
-    Ok(Json(
-        service::list(&state.pool, scope, limit, offset).await?,
-    ))
+    let owner = Owner::of(&tenant, &caller)?;
+    let (limit, offset) = page.checked()?;
+    let list = service::list(&state.pool, owner.scope(), limit, offset).await?;
+    Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = []), ("api_key" = [])),
-    params(("id" = Uuid, Path, description = "conversation id")),
+    params(ConversationPath),
     responses(
         (status = 200, description = "the conversation with its messages, oldest first", body = ConversationDetail),
         (status = 404, description = "not_found (also another caller's conversation)", body = ErrorBody),
@@ -115,22 +123,16 @@ pub async fn show(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     CallerOf(caller): CallerOf,
-    Path(id): Path<String>,
+    Path(ConversationPath { id }): Path<ConversationPath>,
 ) -> AppResult<Json<ConversationDetail>> {
-    let owner = owner_of(&caller)?;
+    let owner = Owner::of(&tenant, &caller)?;
     let id = conversation_id(&id)?;
-    let scope = Scope {
-        tenant_id: &tenant.id,
-        owner: &owner,
-    };
-    service::get(&state.pool, scope, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found("conversation"))
+    let conversation = service::get(&state.pool, owner.scope(), id).await?;
+    found(conversation, "conversation").map(Json)
 }
 
 #[utoipa::path(delete, path = "/conversations/{id}", tag = "conversations", security(("bearer" = []), ("api_key" = [])),
-    params(("id" = Uuid, Path, description = "conversation id")),
+    params(ConversationPath),
     responses(
         (status = 204, description = "deleted, with its messages"),
         (status = 404, description = "not_found (also another caller's conversation)", body = ErrorBody),
@@ -139,17 +141,12 @@ pub async fn delete(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     CallerOf(caller): CallerOf,
-    Path(id): Path<String>,
+    Path(ConversationPath { id }): Path<ConversationPath>,
 ) -> AppResult<StatusCode> {
-    let owner = owner_of(&caller)?;
+    let owner = Owner::of(&tenant, &caller)?;
     let id = conversation_id(&id)?;
-    let scope = Scope {
-        tenant_id: &tenant.id,
-        owner: &owner,
-    };
-    if service::delete(&state.pool, scope, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::not_found("conversation"))
-    }
+    deleted(
+        service::delete(&state.pool, owner.scope(), id).await?,
+        "conversation",
+    )
 }

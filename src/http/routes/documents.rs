@@ -18,19 +18,12 @@ use serde::{Deserialize, Serialize};
 use crate::app::state::AppState;
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::http::extractors::{CallerOf, CurrentTenant};
-use crate::http::routes::{ValidJson, ValidQuery};
+use crate::http::routes::params::Page;
+use crate::http::routes::{ValidJson, ValidQuery, deleted};
 use crate::http::writers::require_writer;
 use crate::rag::retrieval::DocumentSummary;
 use crate::services::documents::{self as service, IngestOutcome, IngestRequest, NewDocument};
 use crate::services::file_text;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// At most this many (default 100, at most 1000).
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DocumentList {
@@ -153,39 +146,46 @@ async fn read_uploads(mut multipart: Multipart) -> AppResult<(Vec<String>, Vec<N
         return Err(AppError::validation("file", "no file was uploaded"));
     }
     // Parsing HTML and PDF is CPU work: off the async threads.
-    tokio::task::spawn_blocking(move || {
-        let mut names = Vec::with_capacity(files.len());
-        let mut documents = Vec::with_capacity(files.len());
-        let mut errors = Vec::new();
-        for (name, bytes) in files {
-            match file_text::extract(&name, &bytes) {
-                Ok(file) => {
-                    let title = file.title.or_else(|| {
-                        std::path::Path::new(&name)
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                    });
-                    let id = format!("{prefix}{name}");
-                    documents.push(NewDocument {
-                        title,
-                        source: Some(id.clone()),
-                        id: Some(id),
-                        text: file.text,
-                        metadata: None,
-                    });
-                }
-                Err(reason) => errors.push(FieldError::new("file", format!("{name}: {reason}"))),
+    tokio::task::spawn_blocking(move || extract_files(&prefix, files))
+        .await
+        .map_err(AppError::internal)?
+}
+
+/// The text of each file as a document (id and source `{prefix}{file name}`), with the file
+/// names in order; every file that cannot be read is named in one 422.
+fn extract_files(
+    prefix: &str,
+    files: Vec<(String, bytes::Bytes)>,
+) -> AppResult<(Vec<String>, Vec<NewDocument>)> {
+    let mut names = Vec::with_capacity(files.len());
+    let mut documents = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for (name, bytes) in files {
+        match file_text::extract(&name, &bytes) {
+            Ok(file) => {
+                let title = file.title.or_else(|| {
+                    std::path::Path::new(&name)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                });
+                let id = format!("{prefix}{name}");
+                documents.push(NewDocument {
+                    title,
+                    source: Some(id.clone()),
+                    id: Some(id),
+                    text: file.text,
+                    metadata: None,
+                });
             }
-            names.push(name);
+            Err(reason) => errors.push(FieldError::new("file", format!("{name}: {reason}"))),
         }
-        if errors.is_empty() {
-            Ok((names, documents))
-        } else {
-            Err(AppError::invalid_fields(errors))
-        }
-    })
-    .await
-    .map_err(AppError::internal)?
+        names.push(name);
+    }
+    if errors.is_empty() {
+        Ok((names, documents))
+    } else {
+        Err(AppError::invalid_fields(errors))
+    }
 }
 
 /// The service names fields `documents[i].text`; an uploader knows files by their names.
@@ -213,13 +213,13 @@ fn name_the_files(error: AppError, names: &[String]) -> AppError {
 }
 
 #[utoipa::path(get, path = "/documents", tag = "documents", security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(Page),
     responses((status = 200, body = DocumentList)))]
 pub async fn list(
     CurrentTenant(tenant): CurrentTenant,
-    ValidQuery(query): ValidQuery<ListQuery>,
+    ValidQuery(page): ValidQuery<Page>,
 ) -> AppResult<Json<DocumentList>> {
-    let (limit, offset) = crate::http::routes::page(query.limit, query.offset)?;
+    let (limit, offset) = page.checked()?;
     let documents = tenant.retriever.list(limit, offset).await?;
     Ok(Json(DocumentList { documents }))
 }
@@ -238,9 +238,5 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     require_writer(&state, &caller).await?;
-    if tenant.retriever.delete(&id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::not_found("document"))
-    }
+    deleted(tenant.retriever.delete(&id).await?, "document")
 }

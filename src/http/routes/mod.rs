@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod documents;
 pub mod health;
 pub mod openai;
+pub mod params;
 pub mod search;
 pub mod session;
 pub mod tenant;
@@ -192,15 +193,16 @@ where
     }
 }
 
-/// `limit` (default 100, 1–1000) and `offset` (default 0) of a list.
-pub fn page(limit: Option<i64>, offset: Option<i64>) -> AppResult<(i64, i64)> {
-    let limit = limit.unwrap_or(100);
-    let offset = offset.unwrap_or(0);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 1000"));
+/// A looked-up object, or 404 `not_found` naming `what` when there is none.
+pub fn found<T>(object: Option<T>, what: &str) -> AppResult<T> {
+    object.ok_or_else(|| AppError::not_found(what))
+}
+
+/// The answer of a `DELETE`: 204, or 404 `not_found` naming `what` when nothing was deleted.
+pub fn deleted(deleted: bool, what: &str) -> AppResult<StatusCode> {
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found(what))
     }
-    if offset < 0 {
-        return Err(AppError::validation("offset", "must not be negative"));
-    }
-    Ok((limit, offset))
 }

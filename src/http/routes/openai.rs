@@ -29,12 +29,14 @@ use serde_json::{Map, Value, json};
 
 use crate::app::state::AppState;
 use crate::config::LlmConfig;
+use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::http::error::{ErrorBody, HttpError};
 use crate::http::extractors::{CurrentTenant, SystemPrompt, TenantRetriever};
 use crate::http::routes::ValidJson;
 use crate::rag::llm::Llm;
-use crate::rag::prompt::{DEFAULT_TOP_K, clip_query, system_message};
+use crate::rag::prompt::{self, DEFAULT_TOP_K};
+use crate::rag::retrieval::Passage;
 use crate::store::models::tenant::RetrieverKind;
 
 /// `created` of the model objects: the gateway does not know when a model was made.
@@ -127,7 +129,7 @@ pub async fn chat_completions(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     TenantRetriever(retriever): TenantRetriever,
-    SystemPrompt(prompt): SystemPrompt,
+    SystemPrompt(system_prompt): SystemPrompt,
     ValidJson(mut body): ValidJson<Map<String, Value>>,
 ) -> AppResult<Response> {
     let config = &state.config.llm;
@@ -136,48 +138,24 @@ pub async fn chat_completions(
     if !llm.is_configured() {
         return Err(Llm::not_configured());
     }
-
     let passages = if retriever.kind() == RetrieverKind::None {
         Vec::new()
     } else {
         match last_user_text(&body) {
             Some(query) if !query.trim().is_empty() => {
-                let query = clip_query(query.trim());
-                let found = retriever.search(query, DEFAULT_TOP_K).await?;
+                let found = prompt::retrieve(retriever.as_ref(), &query, DEFAULT_TOP_K).await?;
                 state.usage.retrieval(tenant.id.as_str());
                 found
             }
             _ => Vec::new(),
         }
     };
-    if let Some(Value::Array(messages)) = body.get_mut("messages") {
-        messages.insert(
-            0,
-            json!({"role": "system", "content": system_message(&prompt, &passages)}),
-        );
-    }
-    if stream {
-        // Ask for the usage chunk (metering counts it); a caller's own setting is kept.
-        let options = body.entry("stream_options").or_insert_with(|| json!({}));
-        if let Value::Object(options) = options {
-            options.entry("include_usage").or_insert(Value::Bool(true));
-        }
-    }
+    let upstream_body = upstream_body(&mut body, &system_prompt, &passages, stream)?;
     let model = body
         .get("model")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let upstream_body = serde_json::to_vec(&body).map_err(AppError::internal)?;
-    let meter = UsageScanner {
-        usage: state.usage.clone(),
-        tenant_id: tenant.id.clone(),
-        model,
-        line: Vec::new(),
-        found: None,
-        counted: false,
-    };
-
+        .unwrap_or_default();
+    let meter = UsageScanner::new(state.usage.clone(), tenant.id.clone(), model.to_owned());
     if stream {
         let response = llm.send(upstream_body).await?;
         return Ok(relay_stream(
@@ -202,6 +180,33 @@ pub async fn chat_completions(
         bytes,
     )
         .into_response())
+}
+
+/// The body sent upstream: the caller's, with the system message (`rag::prompt::assemble`) in
+/// front of its messages and, for a stream, a request for the usage chunk.
+fn upstream_body(
+    body: &mut Map<String, Value>,
+    system_prompt: &str,
+    passages: &[Passage],
+    stream: bool,
+) -> AppResult<Vec<u8>> {
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        let conversation = std::mem::take(messages);
+        *messages = prompt::assemble(
+            system_prompt,
+            passages,
+            conversation,
+            |role, content| json!({"role": role, "content": content}),
+        );
+    }
+    if stream {
+        // Ask for the usage chunk (metering counts it); a caller's own setting is kept.
+        let options = body.entry("stream_options").or_insert_with(|| json!({}));
+        if let Value::Object(options) = options {
+            options.entry("include_usage").or_insert(Value::Bool(true));
+        }
+    }
+    serde_json::to_vec(body).map_err(AppError::internal)
 }
 
 /// Checks what the gateway itself relies on and fills in the default model; returns `stream`.
@@ -351,7 +356,7 @@ fn relay_stream(
 /// bytes) for the chunk that carries `usage`, and counts the call once the stream ends.
 struct UsageScanner {
     usage: std::sync::Arc<crate::usage::Usage>,
-    tenant_id: crate::domain::TenantId,
+    tenant_id: TenantId,
     model: String,
     line: Vec<u8>,
     found: Option<Value>,
@@ -362,6 +367,17 @@ struct UsageScanner {
 const MAX_LINE: usize = 64 * 1024;
 
 impl UsageScanner {
+    fn new(usage: std::sync::Arc<crate::usage::Usage>, tenant_id: TenantId, model: String) -> Self {
+        Self {
+            usage,
+            tenant_id,
+            model,
+            line: Vec::new(),
+            found: None,
+            counted: false,
+        }
+    }
+
     fn scan(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if b == b'\n' {

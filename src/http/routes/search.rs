@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::{AppError, AppResult, FieldError};
 use crate::http::extractors::{CurrentTenant, TenantRetriever};
-use crate::http::routes::ValidJson;
-use crate::rag::prompt::{DEFAULT_TOP_K, MAX_QUERY_CHARS, MAX_TOP_K};
+use crate::http::routes::{ValidJson, params};
+use crate::rag::prompt::{DEFAULT_TOP_K, MAX_QUERY_CHARS};
 use crate::rag::retrieval::Passage;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,17 +34,10 @@ pub fn validate(query: &str, top_k: Option<i64>) -> AppResult<(String, usize)> {
             format!("must be at most {MAX_QUERY_CHARS} characters"),
         ));
     }
-    let top_k = match top_k {
-        None => DEFAULT_TOP_K,
-        Some(k) if (1..=MAX_TOP_K).contains(&k) => usize::try_from(k).unwrap_or(DEFAULT_TOP_K),
-        Some(_) => {
-            errors.push(FieldError::new(
-                "top_k",
-                format!("must be between 1 and {MAX_TOP_K}"),
-            ));
-            DEFAULT_TOP_K
-        }
-    };
+    let top_k = params::top_k(top_k).unwrap_or_else(|error| {
+        errors.push(error);
+        DEFAULT_TOP_K
+    });
     if !errors.is_empty() {
         return Err(AppError::invalid_fields(errors));
     }

@@ -7,13 +7,12 @@
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use super::upstream;
 use crate::config::LlmConfig;
 use crate::errors::{AppError, AppResult};
 use crate::metrics::Upstream;
+use crate::rag::upstream;
 
 /// Inputs per request: far below the API's limit (2048), small enough for a quick answer.
 const BATCH: usize = 128;
@@ -47,18 +46,11 @@ struct EmbeddingData {
 
 impl Embeddings {
     pub fn new(http: reqwest::Client, llm: &LlmConfig) -> Self {
-        let authorization = llm.api_key.as_ref().and_then(|key| {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).ok()?;
-            // Kept out of every `Debug` print of the request.
-            value.set_sensitive(true);
-            Some(value)
-        });
         Self {
             http,
             url: format!("{}/embeddings", llm.base_url),
             model: llm.embedding_model.clone(),
-            authorization,
+            authorization: llm.api_key.as_ref().and_then(upstream::bearer),
             timeout: llm.upstream_timeout,
         }
     }

@@ -10,14 +10,14 @@
 //! - `pinecone`: the tenant's Pinecone index (REST data plane), query vectors from `embeddings`.
 //! - `none`: no retrieval; documents are still kept.
 //! - `embeddings`: the OpenAI-compatible `/embeddings` client.
-//! - `upstream`: timeouts, retries and error mapping shared by the HTTP backends.
+//!
+//! Timeouts, retries and error mapping of the HTTP backends are `crate::rag::upstream`'s.
 
 pub mod builtin;
 pub mod embeddings;
 pub mod none;
 pub mod pinecone;
 pub mod store;
-mod upstream;
 
 use std::sync::Arc;
 
@@ -116,18 +116,15 @@ pub struct RetrievalDeps {
     pub embeddings: Arc<embeddings::Embeddings>,
 }
 
-/// Builds the retriever of one tenant. Cheap, and no backend fails here today: anything that
-/// needs the network (such as looking up a Pinecone index host) happens on first use, so a
-/// vector store that is down breaks retrieval, not every route of the tenant. The `Result` is
-/// for a backend that must refuse its settings at build time.
-pub async fn build(
-    settings: &TenantSettings,
-    deps: &RetrievalDeps,
-) -> AppResult<Arc<dyn Retriever>> {
+/// Builds the retriever of one tenant: cheap, and it cannot fail. Anything that needs the
+/// network (such as looking up a Pinecone index host) happens on first use, so a vector store
+/// that is down breaks retrieval, not every route of the tenant; settings a backend cannot use
+/// (a Pinecone tenant without an index) are reported by its calls, as 502 `upstream_error`.
+pub fn build(settings: &TenantSettings, deps: &RetrievalDeps) -> Arc<dyn Retriever> {
     let store =
         store::DocumentStore::new(deps.pool.clone(), settings.id.clone(), deps.store_limits)
             .with_language(&settings.search_language);
-    Ok(match settings.retriever {
+    match settings.retriever {
         RetrieverKind::None => Arc::new(none::NoRetriever::new(store)),
         RetrieverKind::Builtin => Arc::new(builtin::BuiltinRetriever::new(store)),
         RetrieverKind::Pinecone => Arc::new(pinecone::PineconeRetriever::new(
@@ -135,5 +132,5 @@ pub async fn build(
             &settings.pinecone,
             deps,
         )),
-    })
+    }
 }

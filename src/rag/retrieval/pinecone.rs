@@ -17,6 +17,7 @@
 //!   type (serverless indexes cannot delete by metadata filter, pod-based ones cannot list ids).
 //! - Every call carries the tenant's decrypted key in `Api-Key` and `X-Pinecone-API-Version`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +32,10 @@ use tokio::sync::OnceCell;
 use super::PineconeSettings;
 use super::embeddings::Embeddings;
 use super::store::DocumentStore;
-use super::{ChunkedDocument, DocumentSummary, Passage, RetrievalDeps, Retriever, upstream};
+use super::{ChunkedDocument, DocumentSummary, Passage, RetrievalDeps, Retriever};
 use crate::errors::{AppError, AppResult};
 use crate::metrics::Upstream;
+use crate::rag::upstream;
 use crate::store::models::tenant::RetrieverKind;
 
 /// The API version the request and response shapes below follow.
@@ -63,13 +65,18 @@ pub struct PineconeRetriever {
     timeout: Duration,
 }
 
-/// `host` as a base URL: a bare host name means https.
+/// `host` as a base URL: a bare host name means https. Trims blanks and trailing slashes.
 pub fn normalize_host(host: &str) -> String {
-    let host = host.trim().trim_end_matches('/');
+    with_scheme(host.trim().trim_end_matches('/')).into_owned()
+}
+
+/// `host`, or `https://host` when it names no scheme: how a tenant's `pinecone_index_host` is
+/// read (`services::tenants` checks it the same way).
+pub fn with_scheme(host: &str) -> Cow<'_, str> {
     if host.contains("://") {
-        host.to_owned()
+        Cow::Borrowed(host)
     } else {
-        format!("https://{host}")
+        Cow::Owned(format!("https://{host}"))
     }
 }
 
@@ -184,11 +191,10 @@ fn passage(m: QueryMatch) -> Passage {
 
 impl PineconeRetriever {
     pub fn new(store: DocumentStore, settings: &PineconeSettings, deps: &RetrievalDeps) -> Self {
-        let api_key = settings.api_key.as_ref().and_then(|key| {
-            let mut value = HeaderValue::from_str(key.expose_secret().trim()).ok()?;
-            value.set_sensitive(true);
-            Some(value)
-        });
+        let api_key = settings
+            .api_key
+            .as_ref()
+            .and_then(|key| upstream::sensitive(key.expose_secret().trim()));
         // The tenant's own host, else its own index name, else the server's PINECONE_INDEX_NAME.
         let name = settings
             .index_name

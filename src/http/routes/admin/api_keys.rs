@@ -15,6 +15,7 @@ use crate::errors::{AppError, AppResult};
 use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidJson;
+use crate::http::routes::params::TenantPath;
 use crate::identity::authz::{self, Action};
 use crate::services::api_keys::{self as service, CreateApiKey};
 use crate::store::models::api_key::ApiKeyView;
@@ -58,7 +59,7 @@ impl utoipa::PartialSchema for CreatedApiKey {
 impl utoipa::ToSchema for CreatedApiKey {}
 
 #[utoipa::path(post, path = "/admin/tenants/{id}/api-keys", operation_id = "create_api_key", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
+    params(TenantPath),
     request_body = CreateApiKey,
     responses(
         (status = 201, body = CreatedApiKey),
@@ -69,7 +70,7 @@ pub async fn create(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(tenant_id): Path<String>,
+    Path(TenantPath { id: tenant_id }): Path<TenantPath>,
     ValidJson(input): ValidJson<CreateApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
     let scope = authz::authorize(&admin, Action::ApiKeyCreate)?;
@@ -93,7 +94,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/tenants/{id}/api-keys", operation_id = "list_api_keys", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
+    params(TenantPath),
     responses(
         (status = 200, description = "the tenant's keys, newest first, without the keys themselves", body = Vec<ApiKeyView>),
         (status = 404, description = "no such tenant", body = ErrorBody),
@@ -101,7 +102,7 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(tenant_id): Path<String>,
+    Path(TenantPath { id: tenant_id }): Path<TenantPath>,
 ) -> AppResult<Json<Vec<ApiKeyView>>> {
     let scope = authz::authorize(&admin, Action::ApiKeyList)?;
     let mut conn = state.pool.get().await?;

@@ -6,10 +6,10 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use crate::app::state::AppState;
-use crate::errors::{AppError, AppResult};
+use crate::errors::AppResult;
 use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
-use crate::http::routes::ValidQuery;
+use crate::http::routes::{ValidQuery, params};
 use crate::identity::authz::{self, Action};
 use crate::services::audit;
 use crate::store::models::audit::AuditEntry;
@@ -34,10 +34,7 @@ pub async fn list(
     ValidQuery(query): ValidQuery<AuditQuery>,
 ) -> AppResult<Json<Vec<AuditEntry>>> {
     let scope = authz::authorize(&admin, Action::AuditRead)?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(AppError::validation("limit", "must be between 1 and 1000"));
-    }
+    let limit = params::limit(query.limit)?;
     let tenant_id = query.tenant_id.as_deref().filter(|t| !t.is_empty());
     let mut conn = state.pool.get().await?;
     Ok(Json(

@@ -13,6 +13,7 @@ use crate::errors::AppResult;
 use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidJson;
+use crate::http::routes::params::OrgPath;
 use crate::identity::authz::{self, Action};
 use crate::services::orgs::{self as service, CreateOrganization, UpdateOrganization};
 use crate::store::models::organization::Organization;
@@ -50,12 +51,12 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/orgs/{id}", operation_id = "get_org", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "organization id")),
+    params(OrgPath),
     responses((status = 200, body = Organization), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Path(OrgPath { id }): Path<OrgPath>,
 ) -> AppResult<Json<Organization>> {
     let scope = authz::authorize(&admin, Action::OrgRead)?;
     scope.require_org(&id)?;
@@ -65,7 +66,7 @@ pub async fn show(
 
 /// `PUT` and `PATCH` alike: `name` and `is_active`, absent fields kept.
 #[utoipa::path(method(put, patch), path = "/admin/orgs/{id}", operation_id = "update_org", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "organization id")),
+    params(OrgPath),
     request_body = UpdateOrganization,
     responses(
         (status = 200, body = Organization),
@@ -77,7 +78,7 @@ pub async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(OrgPath { id }): Path<OrgPath>,
     ValidJson(input): ValidJson<UpdateOrganization>,
 ) -> AppResult<Json<Organization>> {
     authz::authorize(&admin, Action::OrgUpdate)?;
@@ -87,7 +88,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/orgs/{id}", operation_id = "deactivate_org", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "organization id")),
+    params(OrgPath),
     responses(
         (status = 200, description = "deactivated (idempotent); its tenants answer 403 tenant_unavailable", body = Organization),
         (status = 403, description = "forbidden: superusers only", body = ErrorBody),
@@ -97,7 +98,7 @@ pub async fn deactivate(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(OrgPath { id }): Path<OrgPath>,
 ) -> AppResult<Json<Organization>> {
     authz::authorize(&admin, Action::OrgDeactivate)?;
     let mut conn = state.pool.get().await?;
@@ -106,12 +107,12 @@ pub async fn deactivate(
 }
 
 #[utoipa::path(get, path = "/admin/orgs/{id}/tenants", operation_id = "list_org_tenants", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "organization id")),
+    params(OrgPath),
     responses((status = 200, body = Vec<TenantView>), (status = 404, body = ErrorBody)))]
 pub async fn tenants(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Path(OrgPath { id }): Path<OrgPath>,
 ) -> AppResult<Json<Vec<TenantView>>> {
     let scope = authz::authorize(&admin, Action::OrgRead)?;
     scope.require_org(&id)?;

@@ -13,7 +13,8 @@ use crate::app::state::AppState;
 use crate::domain::Role;
 use crate::errors::{AppError, AppResult};
 use crate::http::extractors::Admin;
-use crate::http::routes::{ValidJson, ValidQuery, page};
+use crate::http::routes::params::{self, TenantPath};
+use crate::http::routes::{ValidJson, ValidQuery};
 use crate::identity::authz::{self, Action, Scope, TENANT_ADMIN_TENANT_FIELDS};
 use crate::services::tenants::{self as service, CreateTenant, UpdateTenant};
 use crate::store::models::tenant::{Tenant, TenantView};
@@ -90,7 +91,7 @@ pub async fn list(
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> AppResult<Json<Vec<TenantView>>> {
     let scope = authz::authorize(&admin, Action::TenantList)?;
-    let (limit, offset) = page(query.limit, query.offset)?;
+    let (limit, offset) = params::page(query.limit, query.offset)?;
     let mut conn = state.pool.get().await?;
     let tenants = service::list(
         &mut conn,
@@ -104,12 +105,12 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/tenants/{id}", operation_id = "get_tenant", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
+    params(TenantPath),
     responses((status = 200, body = TenantView), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Path(TenantPath { id }): Path<TenantPath>,
 ) -> AppResult<Json<TenantView>> {
     let scope = authz::authorize(&admin, Action::TenantRead)?;
     let mut conn = state.pool.get().await?;
@@ -119,7 +120,7 @@ pub async fn show(
 /// `PUT` and `PATCH` alike: fields present are changed, absent ones kept, `null` clears.
 /// Tenant admins may change `name` and `system_prompt` only; only superusers set `org_id`.
 #[utoipa::path(method(put, patch), path = "/admin/tenants/{id}", operation_id = "update_tenant", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
+    params(TenantPath),
     request_body = UpdateTenant,
     responses(
         (status = 200, body = TenantView),
@@ -131,7 +132,7 @@ pub async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(TenantPath { id }): Path<TenantPath>,
     ValidJson(input): ValidJson<UpdateTenant>,
 ) -> AppResult<Json<TenantView>> {
     let scope = authz::authorize(&admin, Action::TenantUpdate)?;
@@ -165,13 +166,13 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/tenants/{id}", operation_id = "deactivate_tenant", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id")),
+    params(TenantPath),
     responses((status = 200, description = "deactivated (idempotent)", body = TenantView), (status = 404, body = crate::http::error::ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(TenantPath { id }): Path<TenantPath>,
 ) -> AppResult<Json<TenantView>> {
     let scope = authz::authorize(&admin, Action::TenantDeactivate)?;
     let mut conn = state.pool.get().await?;

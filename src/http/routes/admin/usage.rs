@@ -12,12 +12,13 @@ use crate::errors::AppResult;
 use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
 use crate::http::routes::ValidQuery;
+use crate::http::routes::params::TenantPath;
 use crate::identity::authz::{self, Action};
 use crate::services::usage::{self as service, TenantUsage, UsageQuery, UsageReport};
 use crate::store::schema::tenants;
 
 #[utoipa::path(get, path = "/admin/tenants/{id}/usage", operation_id = "get_tenant_usage", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path, description = "tenant id"), UsageQuery),
+    params(TenantPath, UsageQuery),
     responses(
         (status = 200, body = UsageReport),
         (status = 404, description = "no such tenant", body = ErrorBody),
@@ -26,7 +27,7 @@ use crate::store::schema::tenants;
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Path(TenantPath { id }): Path<TenantPath>,
     ValidQuery(query): ValidQuery<UsageQuery>,
 ) -> AppResult<Json<UsageReport>> {
     let scope = authz::authorize(&admin, Action::UsageRead)?;

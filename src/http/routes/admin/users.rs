@@ -18,8 +18,9 @@ use crate::domain::Role;
 use crate::errors::{AppError, AppResult};
 use crate::http::error::ErrorBody;
 use crate::http::extractors::Admin;
+use crate::http::routes::params::{self, UserPath};
 use crate::http::routes::session::TokenResponse;
-use crate::http::routes::{ValidJson, ValidQuery, page};
+use crate::http::routes::{ValidJson, ValidQuery};
 use crate::identity::authz::{self, Action, Scope, UserFacts};
 use crate::services::audit;
 use crate::services::users::{self as service, CreateUser, UpdateUser};
@@ -102,7 +103,7 @@ pub async fn list(
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> AppResult<Json<Vec<UserView>>> {
     let scope = authz::authorize(&admin, Action::UserList)?;
-    let (limit, offset) = page(query.limit, query.offset)?;
+    let (limit, offset) = params::page(query.limit, query.offset)?;
     let tenant_id = query.tenant_id.as_deref().filter(|t| !t.is_empty());
     let mut conn = state.pool.get().await?;
     let users = service::list(&mut conn, &scope, tenant_id, limit, offset).await?;
@@ -110,12 +111,12 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/users/{id}", operation_id = "get_user", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "user id")),
+    params(UserPath),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    Path(UserPath { id }): Path<UserPath>,
 ) -> AppResult<Json<UserView>> {
     let scope = authz::authorize(&admin, Action::UserRead)?;
     let id = user_id(&id)?;
@@ -125,7 +126,7 @@ pub async fn show(
 
 /// Fields present are changed, absent ones kept; `tenant_id: null` detaches the user.
 #[utoipa::path(method(put, patch), path = "/admin/users/{id}", operation_id = "update_user", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "user id")),
+    params(UserPath),
     request_body = UpdateUser,
     responses(
         (status = 200, body = UserView),
@@ -138,7 +139,7 @@ pub async fn update(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(UserPath { id }): Path<UserPath>,
     ValidJson(input): ValidJson<UpdateUser>,
 ) -> AppResult<Json<UserView>> {
     let scope = authz::authorize(&admin, Action::UserUpdate)?;
@@ -173,7 +174,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/users/{id}", operation_id = "deactivate_user", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "user id")),
+    params(UserPath),
     responses(
         (status = 200, description = "deactivated (idempotent)", body = UserView),
         (status = 404, body = ErrorBody),
@@ -182,7 +183,7 @@ pub async fn deactivate(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(UserPath { id }): Path<UserPath>,
 ) -> AppResult<Json<UserView>> {
     let scope = authz::authorize(&admin, Action::UserDeactivate)?;
     let id = user_id(&id)?;
@@ -196,7 +197,7 @@ pub async fn deactivate(
 /// `act: {"sub": "<caller's id>"}` (RFC 8693), at most 15 minutes. Audited (`user.impersonate`),
 /// and so is every write made with it (the entries' `impersonator`).
 #[utoipa::path(post, path = "/admin/users/{id}/impersonate", operation_id = "impersonate_user", tag = "admin", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "user id")),
+    params(UserPath),
     responses(
         (status = 200, body = TokenResponse),
         (status = 403, description = "forbidden: a superuser or inactive target, an impersonation token, or a role that may not impersonate", body = ErrorBody),
@@ -206,7 +207,7 @@ pub async fn impersonate(
     State(state): State<AppState>,
     Admin(admin): Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(UserPath { id }): Path<UserPath>,
 ) -> AppResult<Json<TokenResponse>> {
     let scope = authz::authorize(&admin, Action::UserImpersonate)?;
     let caller = admin

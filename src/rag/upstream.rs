@@ -1,19 +1,32 @@
-//! Calls to the HTTP upstreams of retrieval (embeddings, Pinecone): a timeout per attempt,
-//! retries with jittered exponential backoff, and the contract's errors.
+//! What the HTTP clients of `rag` share (the LLM client `super::llm`, the embeddings client and
+//! Pinecone in `super::retrieval`): the credential headers, how a `reqwest` failure is told
+//! apart, how an error answer's body is read, and for the idempotent calls of retrieval the
+//! whole call with its retries.
 //!
-//! Only idempotent calls come through here (embeddings, queries, upserts and deletes by id),
-//! so repeating one is safe. What is retried: connection failures, 429 and 5xx answers. What is
-//! not: a timeout (the attempt has used its whole budget; a retry would double the wait the
-//! caller sees), and other 4xx answers (a wrong key stays wrong).
+//! Headers: a key is exposed only while its header value is built (the `Bearer …` text is
+//! zeroed when dropped), and the value is marked sensitive so no `Debug` print of a request
+//! shows it.
+//!
+//! Retrieval's calls (embeddings, queries, upserts and deletes by id) are idempotent, so
+//! repeating one is safe: a timeout per attempt, retries with jittered exponential backoff.
+//! What is retried: connection failures, 429 and 5xx answers. What is not: a timeout (the
+//! attempt has used its whole budget; a retry would double the wait the caller sees), and
+//! other 4xx answers (a wrong key stays wrong). Chat completions are not idempotent (a
+//! retried request is billed and answered twice): `llm` uses the pieces, never `call_json`.
 //!
 //! Failures become 502 `upstream_error`, timeouts 504 `upstream_timeout`. The `detail` names
 //! the service and what happened (HTTP status, "did not answer within 1s"); never a URL's
-//! credentials, a header or the upstream's body, which is logged (redacted, truncated) instead.
+//! credentials, a header or the upstream's body. `error_body` only reads a body: what a caller
+//! logs or quotes of it is redacted first (an upstream may echo the key it was sent).
 
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
 
 use crate::errors::AppError;
 use crate::metrics::{Upstream, UpstreamFailure};
@@ -72,15 +85,68 @@ impl Failure {
     }
 }
 
+/// `Authorization: Bearer <key>`, sensitive; `None` when the key cannot be sent in a header.
+pub fn bearer(key: &SecretString) -> Option<HeaderValue> {
+    let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
+    sensitive(&text)
+}
+
+/// A header value kept out of every `Debug` print of the request; `None` when `value` holds
+/// characters a header cannot carry.
+pub fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut header = HeaderValue::from_str(value).ok()?;
+    header.set_sensitive(true);
+    Some(header)
+}
+
+/// What went wrong with a call, as `reqwest` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The request's or the caller's time ran out.
+    Timeout,
+    /// No connection (refused, DNS, TLS).
+    Connect,
+    /// The response's body broke off or could not be decoded.
+    Body,
+    /// Anything else.
+    Other,
+}
+
+impl Transport {
+    pub fn of(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout
+        } else if error.is_connect() {
+            Self::Connect
+        } else if error.is_body() || error.is_decode() {
+            Self::Body
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// The body of an error answer, read within `timeout` (empty when it cannot be read in time).
+/// Nothing of it is logged here: the caller redacts what it logs or quotes.
+pub async fn error_body(response: reqwest::Response, timeout: Duration) -> Bytes {
+    tokio::time::timeout(timeout, response.bytes())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
 fn classify(service: &str, error: &reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        Failure::Timeout
-    } else if error.is_decode() || error.is_body() {
-        tracing::warn!(service, error = %error, "unreadable upstream response");
-        Failure::Unreadable
-    } else {
-        tracing::warn!(service, error = %error, "upstream unreachable");
-        Failure::Unreachable
+    match Transport::of(error) {
+        Transport::Timeout => Failure::Timeout,
+        Transport::Body => {
+            tracing::warn!(service, error = %error, "unreadable upstream response");
+            Failure::Unreadable
+        }
+        Transport::Connect | Transport::Other => {
+            tracing::warn!(service, error = %error, "upstream unreachable");
+            Failure::Unreachable
+        }
     }
 }
 
@@ -100,7 +166,8 @@ async fn attempt<T: DeserializeOwned>(
         .map_err(|e| classify(service, &e))?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
+        let body = error_body(response, timeout).await;
+        let body = String::from_utf8_lossy(&body);
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         // Redacted whole, then clipped: a key cut in half by the clip would still leak.
         let body = crate::redact::redact(&body, &secrets);
