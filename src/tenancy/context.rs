@@ -4,18 +4,19 @@ use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::rag::retrieval::{PineconeSettings, RetrievalDeps, Retriever, TenantSettings};
 use crate::secrets::{KeyRing, SecretSlot};
-use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, Tenant, TenantInfo};
+use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant, TenantInfo};
 
 /// Everything a request of one tenant needs, shared as `Arc<TenantContext>`.
+///
+/// One is cached per tenant (100,000 of them in `bench/many_tenants.sh`), so it holds only what
+/// requests read: the row's name and settings live on in `info_json` and in the retriever, not
+/// a second time here.
 pub struct TenantContext {
     pub id: TenantId,
-    pub name: String,
     pub version: i64,
-    /// The tenant's own prompt, as stored (`GET /tenant` shows it).
-    pub system_prompt: Option<String>,
     /// The prompt to use: the tenant's, or `DEFAULT_SYSTEM_PROMPT`.
     pub effective_prompt: Arc<str>,
-    pub settings: TenantSettings,
+    pub retriever_kind: RetrieverKind,
     pub retriever: Arc<dyn Retriever>,
     /// `GET /tenant`'s body, serialised once per context.
     pub info_json: bytes::Bytes,
@@ -30,7 +31,7 @@ impl std::fmt::Debug for TenantContext {
         f.debug_struct("TenantContext")
             .field("id", &self.id)
             .field("version", &self.version)
-            .field("retriever", &self.settings.retriever)
+            .field("retriever", &self.retriever_kind)
             .finish_non_exhaustive()
     }
 }
@@ -62,7 +63,7 @@ impl TenantContext {
         let settings = TenantSettings {
             id: id.clone(),
             retriever: retriever_kind,
-            search_language: row.search_language.clone(),
+            search_language: row.search_language,
             pinecone: PineconeSettings {
                 environment: row.pinecone_environment,
                 index_name: row.pinecone_index_name,
@@ -78,23 +79,21 @@ impl TenantContext {
         };
         let info = TenantInfo {
             id: row.id.to_string(),
-            name: row.name.clone(),
-            system_prompt: row.system_prompt.clone(),
+            name: row.name,
+            system_prompt: row.system_prompt,
             retriever: retriever_kind,
         };
-        let info_json = serde_json::to_vec(&info)
-            .map_err(AppError::internal)?
-            .into();
+        let mut info_json = serde_json::to_vec(&info).map_err(AppError::internal)?;
+        // Kept for the context's life: without its spare capacity.
+        info_json.shrink_to_fit();
         Ok(Self {
             requests_per_minute: row.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
             monthly_token_budget: row.monthly_token_budget,
-            info_json,
+            info_json: info_json.into(),
             id,
-            name: row.name,
             version: row.version,
-            system_prompt: row.system_prompt,
             effective_prompt,
-            settings,
+            retriever_kind,
             retriever,
         })
     }

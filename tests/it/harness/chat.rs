@@ -92,29 +92,15 @@ pub fn router_with_retriever(
     use tenantgate::domain::TenantId;
     use tenantgate::http::layers::{Caller, TenantRequest};
     use tenantgate::identity::jwt::VerifiedToken;
-    use tenantgate::rag::retrieval::{PineconeSettings, TenantSettings};
     use tenantgate::store::models::tenant::RetrieverKind;
     use tenantgate::tenancy::TenantContext;
 
     let id = TenantId::parse(tenant_id).expect("tenant id");
     let tenant = Arc::new(TenantContext {
-        id: id.clone(),
-        name: format!("Tenant {tenant_id}"),
+        id,
         version: 1,
-        system_prompt: Some(prompt.to_owned()),
         effective_prompt: Arc::from(prompt),
-        settings: TenantSettings {
-            id,
-            retriever: RetrieverKind::Builtin,
-            search_language: "english".to_owned(),
-            pinecone: PineconeSettings {
-                environment: None,
-                index_name: None,
-                index_host: None,
-                namespace: None,
-                api_key: None,
-            },
-        },
+        retriever_kind: RetrieverKind::Builtin,
         retriever,
         info_json: bytes::Bytes::new(),
         requests_per_minute: None,
