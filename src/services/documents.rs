@@ -77,6 +77,44 @@ fn optional_text(
     Some(value)
 }
 
+/// A document's id: the caller's, trimmed and checked, or a new UUID.
+fn document_id(errors: &mut Vec<FieldError>, field: String, id: Option<String>) -> String {
+    let Some(id) = id else {
+        return uuid::Uuid::new_v4().to_string();
+    };
+    let id = id.trim().to_owned();
+    if id.is_empty() {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if id.chars().count() > MAX_ID {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_ID} characters"),
+        ));
+    } else if id.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    id
+}
+
+/// A document's metadata: a JSON object (absent or null: an empty one).
+fn metadata_object(
+    errors: &mut Vec<FieldError>,
+    field: String,
+    metadata: Option<serde_json::Value>,
+) -> serde_json::Value {
+    match metadata {
+        None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+        Some(value @ serde_json::Value::Object(_)) => value,
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a JSON object"));
+            serde_json::Value::Null
+        }
+    }
+}
+
 /// Validates and chunks; every problem of every document is reported at once.
 pub fn prepare(documents: Vec<NewDocument>) -> AppResult<Vec<ChunkedDocument>> {
     let mut errors = Vec::new();
@@ -93,26 +131,7 @@ pub fn prepare(documents: Vec<NewDocument>) -> AppResult<Vec<ChunkedDocument>> {
     let mut prepared = Vec::with_capacity(documents.len());
     for (i, doc) in documents.into_iter().enumerate() {
         let field = |name: &str| format!("documents[{i}].{name}");
-        let id = match doc.id {
-            None => uuid::Uuid::new_v4().to_string(),
-            Some(id) => {
-                let id = id.trim().to_owned();
-                if id.is_empty() {
-                    errors.push(FieldError::new(field("id"), "must not be empty"));
-                } else if id.chars().count() > MAX_ID {
-                    errors.push(FieldError::new(
-                        field("id"),
-                        format!("must be at most {MAX_ID} characters"),
-                    ));
-                } else if id.chars().any(char::is_control) {
-                    errors.push(FieldError::new(
-                        field("id"),
-                        "must not contain control characters",
-                    ));
-                }
-                id
-            }
-        };
+        let id = document_id(&mut errors, field("id"), doc.id);
         if !seen.insert(id.clone()) {
             errors.push(FieldError::new(
                 field("id"),
@@ -121,14 +140,7 @@ pub fn prepare(documents: Vec<NewDocument>) -> AppResult<Vec<ChunkedDocument>> {
         }
         let title = optional_text(&mut errors, field("title"), doc.title, MAX_TITLE);
         let source = optional_text(&mut errors, field("source"), doc.source, MAX_SOURCE);
-        let metadata = match doc.metadata {
-            None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
-            Some(value @ serde_json::Value::Object(_)) => value,
-            Some(_) => {
-                errors.push(FieldError::new(field("metadata"), "must be a JSON object"));
-                serde_json::Value::Null
-            }
-        };
+        let metadata = metadata_object(&mut errors, field("metadata"), doc.metadata);
         // Postgres text cannot hold NUL; such input is a client error, not a 500.
         if doc.text.contains('\0') {
             errors.push(FieldError::new(

@@ -77,24 +77,9 @@ impl<S> UnnamedStatements<S> {
     fn rewrite_client_messages(&mut self) -> io::Result<()> {
         loop {
             if !self.started {
-                // Untyped: SSLRequest/GSSENCRequest (never seen here) or the startup message.
-                let Some(len) = peek_len(&self.from_client, 0) else {
-                    return Ok(());
-                };
-                if self.from_client.len() < len {
+                if !self.pass_startup() {
                     return Ok(());
                 }
-                let message = self.from_client.split_to(len);
-                let code = message
-                    .get(4..8)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-                // 196608 = protocol 3.0: the startup message; anything else is a negotiation.
-                if code.is_some_and(|c| c >> 16 == 3) {
-                    self.started = true;
-                    // The startup is answered by its own `ReadyForQuery` (the first entry).
-                    self.cycle_open = false;
-                }
-                self.to_server.extend_from_slice(&message);
                 continue;
             }
             let Some(body_len) = peek_len(&self.from_client, 1) else {
@@ -105,69 +90,97 @@ impl<S> UnnamedStatements<S> {
                 return Ok(());
             }
             let message = self.from_client.split_to(total).freeze();
-            let tag = message[0];
-            let body = &message[5..];
-            // Only query messages make up cycles: authentication (`p`) and COPY data belong to
-            // the exchange already under way.
-            if !self.cycle_open
-                && matches!(tag, b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' | b'Q')
-            {
-                self.swallow.push_back(0);
-                self.cycle_open = true;
-            }
-            match tag {
-                b'P' => {
-                    let (name, rest) = split_cstr(body)?;
-                    if name.is_empty() {
-                        self.unnamed_holds = None;
-                        self.to_server.extend_from_slice(&message);
-                    } else {
-                        let name = name_string(name)?;
-                        self.statements.insert(name.clone(), rest.to_vec());
-                        put_message(&mut self.to_server, b'P', &[b"\0", rest]);
-                        self.unnamed_holds = Some(name);
-                    }
-                }
-                b'D' if body.first() == Some(&b'S') => {
-                    let (name, _) = split_cstr(&body[1..])?;
-                    if name.is_empty() {
-                        self.to_server.extend_from_slice(&message);
-                    } else {
-                        let name = name_string(name)?;
-                        self.ensure_unnamed_holds(&name);
-                        put_message(&mut self.to_server, b'D', &[b"S\0"]);
-                    }
-                }
-                b'B' => {
-                    let (portal, rest) = split_cstr(body)?;
-                    let (name, rest) = split_cstr(rest)?;
-                    if name.is_empty() {
-                        self.to_server.extend_from_slice(&message);
-                    } else {
-                        let name = name_string(name)?;
-                        self.ensure_unnamed_holds(&name);
-                        put_message(&mut self.to_server, b'B', &[portal, b"\0", b"\0", rest]);
-                    }
-                }
-                b'C' if body.first() == Some(&b'S') => {
-                    let (name, _) = split_cstr(&body[1..])?;
-                    if let Ok(name) = std::str::from_utf8(name) {
-                        self.statements.remove(name);
-                        if self.unnamed_holds.as_deref() == Some(name) {
-                            self.unnamed_holds = None;
-                        }
-                    }
-                    self.to_server.extend_from_slice(&message);
-                }
-                b'S' | b'Q' => {
-                    // The next cycle may run on another server connection.
-                    self.unnamed_holds = None;
-                    self.cycle_open = false;
-                    self.to_server.extend_from_slice(&message);
-                }
-                _ => self.to_server.extend_from_slice(&message),
-            }
+            self.rewrite(&message)?;
         }
+    }
+
+    /// Passes one untyped message of the start-up on; false while it is not whole yet.
+    fn pass_startup(&mut self) -> bool {
+        // Untyped: SSLRequest/GSSENCRequest (never seen here) or the startup message.
+        let Some(len) = peek_len(&self.from_client, 0) else {
+            return false;
+        };
+        if self.from_client.len() < len {
+            return false;
+        }
+        let message = self.from_client.split_to(len);
+        let code = message
+            .get(4..8)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        // 196608 = protocol 3.0: the startup message; anything else is a negotiation.
+        if code.is_some_and(|c| c >> 16 == 3) {
+            self.started = true;
+            // The startup is answered by its own `ReadyForQuery` (the first entry).
+            self.cycle_open = false;
+        }
+        self.to_server.extend_from_slice(&message);
+        true
+    }
+
+    /// Rewrites one whole typed client message into `to_server`.
+    fn rewrite(&mut self, message: &[u8]) -> io::Result<()> {
+        let tag = message[0];
+        let body = &message[5..];
+        // Only query messages make up cycles: authentication (`p`) and COPY data belong to
+        // the exchange already under way.
+        if !self.cycle_open && matches!(tag, b'P' | b'B' | b'D' | b'E' | b'C' | b'H' | b'S' | b'Q')
+        {
+            self.swallow.push_back(0);
+            self.cycle_open = true;
+        }
+        match tag {
+            b'P' => {
+                let (name, rest) = split_cstr(body)?;
+                if name.is_empty() {
+                    self.unnamed_holds = None;
+                    self.to_server.extend_from_slice(message);
+                } else {
+                    let name = name_string(name)?;
+                    self.statements.insert(name.clone(), rest.to_vec());
+                    put_message(&mut self.to_server, b'P', &[b"\0", rest]);
+                    self.unnamed_holds = Some(name);
+                }
+            }
+            b'D' if body.first() == Some(&b'S') => {
+                let (name, _) = split_cstr(&body[1..])?;
+                if name.is_empty() {
+                    self.to_server.extend_from_slice(message);
+                } else {
+                    let name = name_string(name)?;
+                    self.ensure_unnamed_holds(&name);
+                    put_message(&mut self.to_server, b'D', &[b"S\0"]);
+                }
+            }
+            b'B' => {
+                let (portal, rest) = split_cstr(body)?;
+                let (name, rest) = split_cstr(rest)?;
+                if name.is_empty() {
+                    self.to_server.extend_from_slice(message);
+                } else {
+                    let name = name_string(name)?;
+                    self.ensure_unnamed_holds(&name);
+                    put_message(&mut self.to_server, b'B', &[portal, b"\0", b"\0", rest]);
+                }
+            }
+            b'C' if body.first() == Some(&b'S') => {
+                let (name, _) = split_cstr(&body[1..])?;
+                if let Ok(name) = std::str::from_utf8(name) {
+                    self.statements.remove(name);
+                    if self.unnamed_holds.as_deref() == Some(name) {
+                        self.unnamed_holds = None;
+                    }
+                }
+                self.to_server.extend_from_slice(message);
+            }
+            b'S' | b'Q' => {
+                // The next cycle may run on another server connection.
+                self.unnamed_holds = None;
+                self.cycle_open = false;
+                self.to_server.extend_from_slice(message);
+            }
+            _ => self.to_server.extend_from_slice(message),
+        }
+        Ok(())
     }
 
     /// Makes the unnamed statement hold `name` in this cycle, parsing it again if needed.
