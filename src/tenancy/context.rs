@@ -4,22 +4,24 @@ use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
 use crate::rag::retrieval::{PineconeSettings, RetrievalDeps, Retriever, TenantSettings};
 use crate::secrets::{KeyRing, SecretSlot};
-use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant, TenantInfo};
+use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant};
 
 /// Everything a request of one tenant needs, shared as `Arc<TenantContext>`.
 ///
 /// One is cached per tenant (100,000 of them in `bench/many_tenants.sh`), so it holds only what
-/// requests read: the row's name and settings live on in `info_json` and in the retriever, not
-/// a second time here.
+/// requests read, once: the settings live on in the retriever, the prompt is one allocation
+/// whether the tenant's own or the default, and `GET /tenant`'s body is written per request
+/// from these fields (a cached copy cost more memory than its serialisation costs time).
 pub struct TenantContext {
     pub id: TenantId,
+    pub name: Box<str>,
     pub version: i64,
-    /// The prompt to use: the tenant's, or `DEFAULT_SYSTEM_PROMPT`.
+    /// The tenant's own prompt, as stored (`GET /tenant` shows it).
+    pub system_prompt: Option<Arc<str>>,
+    /// The prompt to use: the tenant's (the same allocation), or `DEFAULT_SYSTEM_PROMPT`.
     pub effective_prompt: Arc<str>,
     pub retriever_kind: RetrieverKind,
     pub retriever: Arc<dyn Retriever>,
-    /// `GET /tenant`'s body, serialised once per context.
-    pub info_json: bytes::Bytes,
     /// The tenant's own request limit (null: the server's default applies).
     pub requests_per_minute: Option<u32>,
     /// Prompt + completion tokens per UTC month on the chat routes.
@@ -73,28 +75,71 @@ impl TenantContext {
             },
         };
         let retriever = crate::rag::retrieval::build(&settings, deps);
-        let effective_prompt = match &row.system_prompt {
-            Some(prompt) if !prompt.trim().is_empty() => Arc::from(prompt.as_str()),
+        let system_prompt: Option<Arc<str>> = row.system_prompt.as_deref().map(Arc::from);
+        let effective_prompt = match &system_prompt {
+            Some(prompt) if !prompt.trim().is_empty() => prompt.clone(),
             _ => default_prompt.clone(),
         };
-        let info = TenantInfo {
-            id: row.id.to_string(),
-            name: row.name,
-            system_prompt: row.system_prompt,
-            retriever: retriever_kind,
-        };
-        let mut info_json = serde_json::to_vec(&info).map_err(AppError::internal)?;
-        // Kept for the context's life: without its spare capacity.
-        info_json.shrink_to_fit();
         Ok(Self {
             requests_per_minute: row.requests_per_minute.and_then(|n| u32::try_from(n).ok()),
             monthly_token_budget: row.monthly_token_budget,
-            info_json: info_json.into(),
             id,
+            name: row.name.into_boxed_str(),
             version: row.version,
+            system_prompt,
             effective_prompt,
             retriever_kind,
             retriever,
         })
+    }
+}
+
+/// `GET /tenant`'s body borrowed from the context: it serialises as
+/// [`TenantInfo`](crate::store::models::tenant::TenantInfo) does (the
+/// documented schema; a test below compares the two).
+#[derive(serde::Serialize)]
+pub struct TenantInfoView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub system_prompt: Option<&'a str>,
+    pub retriever: RetrieverKind,
+}
+
+impl TenantContext {
+    pub fn info(&self) -> TenantInfoView<'_> {
+        TenantInfoView {
+            id: self.id.as_str(),
+            name: &self.name,
+            system_prompt: self.system_prompt.as_deref(),
+            retriever: self.retriever_kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::models::tenant::TenantInfo;
+
+    #[test]
+    fn the_borrowed_view_serialises_as_the_documented_tenant_info() {
+        for system_prompt in [Some("Answer \"briefly\".\n"), None] {
+            let view = TenantInfoView {
+                id: "acme",
+                name: "Acme ✓",
+                system_prompt,
+                retriever: RetrieverKind::Pinecone,
+            };
+            let owned = TenantInfo {
+                id: "acme".to_owned(),
+                name: "Acme ✓".to_owned(),
+                system_prompt: system_prompt.map(str::to_owned),
+                retriever: RetrieverKind::Pinecone,
+            };
+            assert_eq!(
+                serde_json::to_string(&view).expect("view"),
+                serde_json::to_string(&owned).expect("owned")
+            );
+        }
     }
 }

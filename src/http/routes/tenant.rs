@@ -1,6 +1,6 @@
 //! `GET /tenant`: the caller's tenant, straight from the tenant context (no database read).
 
-use axum::http::header;
+use axum::Json;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::extractors::CurrentTenant;
@@ -12,10 +12,5 @@ pub use crate::store::models::tenant::TenantInfo;
     (status = 403, description = "no_tenant or tenant_unavailable", body = crate::http::error::ErrorBody),
 ))]
 pub async fn show(CurrentTenant(tenant): CurrentTenant) -> Response {
-    // Serialised once when the context was built: a request copies a reference-counted buffer.
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        tenant.info_json.clone(),
-    )
-        .into_response()
+    Json(tenant.info()).into_response()
 }

@@ -98,11 +98,12 @@ pub fn router_with_retriever(
     let id = TenantId::parse(tenant_id).expect("tenant id");
     let tenant = Arc::new(TenantContext {
         id,
+        name: format!("Tenant {tenant_id}").into_boxed_str(),
         version: 1,
+        system_prompt: Some(Arc::from(prompt)),
         effective_prompt: Arc::from(prompt),
         retriever_kind: RetrieverKind::Builtin,
         retriever,
-        info_json: bytes::Bytes::new(),
         requests_per_minute: None,
         monthly_token_budget: None,
     });
