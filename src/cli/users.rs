@@ -1,7 +1,7 @@
 //! `tenantgate users create|promote|deactivate|set-password|list`. Errors name this command's
 //! flags, not the API's fields.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use diesel_async::AsyncPgConnection;
 use secrecy::SecretString;
 
@@ -19,22 +19,29 @@ const FLAGS: &[(&str, &str)] = &[
     ("is_superuser", "--superuser"),
 ];
 
+/// `--password P` or `--password-stdin`, exactly one (create and set-password).
+#[derive(Args)]
+pub struct PasswordInput {
+    /// The password (visible in shell history; prefer --password-stdin).
+    #[arg(
+        long,
+        conflicts_with = "password_stdin",
+        required_unless_present = "password_stdin"
+    )]
+    password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
 #[derive(Subcommand)]
 pub enum UsersCommand {
     /// Create a user: `users create --email E --password-stdin [--tenant ID] [--superuser]`.
     Create {
         #[arg(long)]
         email: String,
-        /// The password (visible in shell history; prefer --password-stdin).
-        #[arg(
-            long,
-            conflicts_with = "password_stdin",
-            required_unless_present = "password_stdin"
-        )]
-        password: Option<String>,
-        /// Read the password from standard input.
-        #[arg(long)]
-        password_stdin: bool,
+        #[command(flatten)]
+        password: PasswordInput,
         /// The tenant the user belongs to (its tokens carry this tenant_id).
         #[arg(long)]
         tenant: Option<String>,
@@ -57,16 +64,8 @@ pub enum UsersCommand {
     SetPassword {
         #[arg(long)]
         email: String,
-        /// The password (visible in shell history; prefer --password-stdin).
-        #[arg(
-            long,
-            conflicts_with = "password_stdin",
-            required_unless_present = "password_stdin"
-        )]
-        password: Option<String>,
-        /// Read the password from standard input.
-        #[arg(long)]
-        password_stdin: bool,
+        #[command(flatten)]
+        password: PasswordInput,
     },
     /// List users.
     List {
@@ -84,33 +83,26 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Create {
             email,
             password,
-            password_stdin,
             tenant,
             superuser,
-        } => {
-            let password = password_from(password, password_stdin)?;
-            create(conn, email, password, tenant, superuser).await
-        }
+        } => create(conn, email, password.read()?, tenant, superuser).await,
         UsersCommand::Promote { email } => promote(conn, &email).await,
         UsersCommand::Deactivate { email } => deactivate(conn, &email).await,
-        UsersCommand::SetPassword {
-            email,
-            password,
-            password_stdin,
-        } => {
-            let password = password_from(password, password_stdin)?;
-            set_password(conn, &email, password).await
+        UsersCommand::SetPassword { email, password } => {
+            set_password(conn, &email, password.read()?).await
         }
         UsersCommand::List { tenant } => list(conn, tenant.as_deref()).await,
     }
 }
 
-/// The password of `--password-stdin` (read now) or `--password`.
-fn password_from(password: Option<String>, stdin: bool) -> anyhow::Result<SecretString> {
-    match (password, stdin) {
-        (_, true) => read_stdin_secret("password"),
-        (Some(p), false) => Ok(SecretString::from(p)),
-        (None, false) => anyhow::bail!("give --password or --password-stdin"),
+impl PasswordInput {
+    /// The password of `--password-stdin` (read now) or `--password`.
+    fn read(self) -> anyhow::Result<SecretString> {
+        match (self.password, self.password_stdin) {
+            (_, true) => read_stdin_secret("password"),
+            (Some(p), false) => Ok(SecretString::from(p)),
+            (None, false) => anyhow::bail!("give --password or --password-stdin"),
+        }
     }
 }
 
