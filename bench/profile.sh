@@ -7,6 +7,7 @@
 #
 #   bash bench/profile.sh                 # REQUESTS=2000 per route after 200 to warm up
 #   TOP=40 bash bench/profile.sh          # more functions per route
+#   NO_BUILD=1 bash bench/profile.sh      # the release binaries as they are
 #
 # Profiles are kept in $CARGO_TARGET_DIR/profile/ (callgrind_annotate them for more).
 # Needs: valgrind, curl, psql, a local Postgres.
@@ -26,8 +27,10 @@ OUT=$BENCH_TARGET/profile
 
 bench_require valgrind callgrind_control callgrind_annotate curl psql
 bench_ports_free "$UPSTREAM_PORT" "$GATEWAY_PORT" "$AXUM_PORT" "$PROXY_PORT"
-echo "== building (release)"
-cargo build --release --quiet --bin tenantgate --example chat_bench --example ceilings
+if [ -z "${NO_BUILD:-}" ]; then # NO_BUILD=1: profile the binaries already built
+  echo "== building (release)"
+  cargo build --release --quiet --bin tenantgate --example chat_bench --example ceilings
+fi
 mkdir -p "$OUT"
 rm -f "$OUT"/callgrind.*
 
@@ -110,14 +113,24 @@ for route in health tenant v1; do
   printf '%-22s %16d %16d %7.2fx\n' "/$route" "$g" "$c" "$(awk -v g="$g" -v c="$c" 'BEGIN { print c / g }')"
 done
 echo "(ratio: ceiling / gateway, the throughput ratio if both were CPU-bound on one core)"
+# The runtime's and the framework's own frames contain everything below them; what is listed is
+# the gateway's code and the libraries it calls (inclusive), then the hottest functions (self).
+NAMED='tenantgate::|tower_http::|reqwest::|serde_json::|url::|idna::|metrics|tracing|moka::|jsonwebtoken|matchit|uuid'
+# listing <file> <inclusive yes|no> <regex>: "per cent  function" for the first TOP matches.
+listing() {
+  callgrind_annotate --inclusive="$2" --threshold=100 "$1" 2>/dev/null |
+    awk -v top="$TOP" -v re="$3" '
+      /PROGRAM TOTALS/ { total = $1; gsub(",", "", total); next }
+      total && /^ *[0-9,]+ / {
+        c = $1; gsub(",", "", c); $1 = ""; $2 = ""; sub(/^ +/, "")
+        sub(/^[^:]*:/, ""); sub(/ \[[^]]*\]$/, "")
+        if ($0 ~ re && ++k <= top) printf "%6.1f%%  %s\n", 100 * c / total, substr($0, 1, 140)
+      }'
+}
 for route in health tenant v1; do
   echo
-  echo "== gateway /$route: functions by inclusive cost (per cent of the route's instructions)"
-  callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.gateway-$route" 2>/dev/null |
-    awk -v top="$TOP" -v total="$(per "gateway-$route")" -v n="$REQUESTS" '
-      /^ *[0-9,]+ .*:/ && !/PROGRAM TOTALS/ {
-        c = $1; gsub(",", "", c); $1 = ""; sub(/^ +/, "");
-        sub(/\(\) \[.*$/, ""); sub(/ \[.*$/, "")
-        if (++k <= top) printf "%6.1f%%  %s\n", 100 * c / (total * n), substr($0, 1, 150)
-      }'
+  echo "== gateway /$route, inclusive (per cent of the route's instructions)"
+  listing "$OUT/callgrind.gateway-$route" yes "$NAMED"
+  echo "== gateway /$route, self"
+  listing "$OUT/callgrind.gateway-$route" no .
 done

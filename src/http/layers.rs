@@ -77,7 +77,7 @@ pub async fn tenant_layer(
     if let Some(write) = impersonated_write
         && response.status().is_success()
     {
-        write.record(&state, tenant_id.as_str()).await;
+        Box::pin(write.record(&state, tenant_id.as_str())).await;
     }
     state.usage.request(tenant_id.as_str());
     if let Some(verdict) = verdict {
@@ -250,7 +250,7 @@ impl Budget {
     /// The tenant's budget and this month's use, when it has a budget.
     async fn of(state: &AppState, tenant: &TenantContext) -> Option<Self> {
         let budget = tenant.monthly_token_budget?;
-        match state.usage.month_tokens(tenant.id.as_str()).await {
+        match Box::pin(state.usage.month_tokens(tenant.id.as_str())).await {
             Ok(used) => Some(Self { budget, used }),
             Err(error) => {
                 // Not knowing the month's total must not stop the tenant: answer, count later.

@@ -175,13 +175,16 @@ impl ApiKeys {
             None => {
                 let pool = self.pool.clone();
                 let owned = prefix.to_owned();
-                self.cache
-                    .try_get_with(owned.clone(), async move { load(&pool, &owned).await })
-                    .await
-                    .map_err(|e: Arc<AppError>| match &*e {
-                        AppError::Unavailable => AppError::Unavailable,
-                        other => AppError::internal(other),
-                    })?
+                // Boxed: the miss path's query would otherwise size every request's future.
+                Box::pin(
+                    self.cache
+                        .try_get_with(owned.clone(), async move { load(&pool, &owned).await }),
+                )
+                .await
+                .map_err(|e: Arc<AppError>| match &*e {
+                    AppError::Unavailable => AppError::Unavailable,
+                    other => AppError::internal(other),
+                })?
             }
         };
         let Some(row) = cached else {

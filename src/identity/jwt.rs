@@ -184,7 +184,9 @@ impl TokenVerifier {
             }
             return Err(AppError::TokenExpired);
         }
-        let verified = Arc::new(self.verify_uncached(token).await?);
+        // Boxed: the miss path (a JWKS fetch) would otherwise size every request's future, and
+        // the tower stack copies that future when it boxes it (bench/profile.sh).
+        let verified = Arc::new(Box::pin(self.verify_uncached(token)).await?);
         self.cache.insert(token.to_owned(), verified.clone());
         self.revocations.check(&verified)?;
         Ok(verified)

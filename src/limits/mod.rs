@@ -117,7 +117,8 @@ impl Limiter {
         let subjects = &subjects[..n];
         let verdicts = match &self.shared {
             None => self.local.check(subjects),
-            Some(shared) => match shared.check(subjects).await {
+            // Boxed: a Redis call's future is large; see `TokenVerifier::verify`.
+            Some(shared) => match Box::pin(shared.check(subjects)).await {
                 Ok(verdicts) => verdicts,
                 Err(error) => {
                     fell_back(&error, &self.warn, "request limits");

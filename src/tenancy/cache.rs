@@ -109,6 +109,13 @@ impl TenantCache {
             }
         }
         crate::metrics::tenant_cache(false);
+        // Boxed: the load (a query, a decryption) would otherwise size every request's future,
+        // and the tower stack copies that future when it boxes it (bench/profile.sh).
+        Box::pin(self.load(id)).await
+    }
+
+    /// A miss: loads the row once however many requests ask at the same time.
+    async fn load(&self, id: &str) -> AppResult<Arc<TenantContext>> {
         let key = TenantId::parse(id).map_err(AppError::internal)?;
         let loader = self.loader.clone();
         let announced = self.announced.clone();
