@@ -124,7 +124,7 @@ listing() {
       total && /^ *[0-9,]+ / {
         c = $1; gsub(",", "", c); $1 = ""; $2 = ""; sub(/^ +/, "")
         sub(/^[^:]*:/, ""); sub(/ \[[^]]*\]$/, "")
-        if ($0 ~ re && ++k <= top) printf "%6.1f%%  %s\n", 100 * c / total, substr($0, 1, 140)
+        if (c < 0.95 * total && $0 ~ re && ++k <= top) printf "%6.1f%%  %s\n", 100 * c / total, substr($0, 1, 140)
       }'
 }
 for route in health tenant v1; do
