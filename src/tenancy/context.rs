@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::domain::TenantId;
 use crate::errors::{AppError, AppResult};
@@ -10,8 +10,8 @@ use crate::store::models::tenant::{PINECONE_API_KEY_FIELD, RetrieverKind, Tenant
 ///
 /// One is cached per tenant (100,000 of them in `bench/many_tenants.sh`), so it holds only what
 /// requests read, once: the settings live on in the retriever, the prompt is one allocation
-/// whether the tenant's own or the default, and `GET /tenant`'s body is written per request
-/// from these fields (a cached copy cost more memory than its serialisation costs time).
+/// whether the tenant's own or the default, and `GET /tenant`'s body is serialised on the
+/// first `GET /tenant` only (tenants whose callers never ask hold none).
 pub struct TenantContext {
     pub id: TenantId,
     pub name: Box<str>,
@@ -22,6 +22,8 @@ pub struct TenantContext {
     pub effective_prompt: Arc<str>,
     pub retriever_kind: RetrieverKind,
     pub retriever: Arc<dyn Retriever>,
+    /// `GET /tenant`'s body once asked for (see [`TenantContext::info_json`]).
+    pub info_body: OnceLock<bytes::Bytes>,
     /// The tenant's own request limit (null: the server's default applies).
     pub requests_per_minute: Option<u32>,
     /// Prompt + completion tokens per UTC month on the chat routes.
@@ -90,6 +92,7 @@ impl TenantContext {
             effective_prompt,
             retriever_kind,
             retriever,
+            info_body: OnceLock::new(),
         })
     }
 }
@@ -106,6 +109,16 @@ pub struct TenantInfoView<'a> {
 }
 
 impl TenantContext {
+    /// `GET /tenant`'s body, serialised once per context on first use.
+    pub fn info_json(&self) -> AppResult<bytes::Bytes> {
+        if let Some(body) = self.info_body.get() {
+            return Ok(body.clone());
+        }
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(&self.info()).map_err(AppError::internal)?);
+        Ok(self.info_body.get_or_init(|| body).clone())
+    }
+
     pub fn info(&self) -> TenantInfoView<'_> {
         TenantInfoView {
             id: self.id.as_str(),

@@ -104,6 +104,7 @@ pub fn router_with_retriever(
         effective_prompt: Arc::from(prompt),
         retriever_kind: RetrieverKind::Builtin,
         retriever,
+        info_body: Default::default(),
         requests_per_minute: None,
         monthly_token_budget: None,
     });
