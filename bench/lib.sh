@@ -6,6 +6,7 @@
 #   bench_ports_free 28180 28181
 #   bench_fresh_db tenantgate_bench        # exports DATABASE_URL, dropped again on exit
 #   bench_gateway_env 28180 28181          # secrets, the upstream stand-in, HOST/PORT, LOG_LEVEL
+#   bench_tenant bench none                # migrate, tenant `bench`, user bench@example.com
 #   bench_spawn "$work/gateway.log" "$BIN" serve   # pid in $BENCH_PID, killed on exit
 #
 # Callers set BENCH_NAME (the prefix of messages) and may read BENCH_WORK (a temporary folder).
@@ -61,6 +62,17 @@ bench_gateway_env() {
   export OPENAI_API_KEY=sk-bench-upstream-key
   export OPENAI_BASE_URL="http://127.0.0.1:$2/v1"
   export CHAT_MODEL=gpt-4o-mini HOST=127.0.0.1 PORT=$1 LOG_LEVEL=warn
+}
+
+# bench_tenant <id> <retriever>: migrates, creates the tenant and its user <id>@example.com;
+# the user's password in $BENCH_PASSWORD. Needs $BIN and the environment of bench_gateway_env.
+bench_tenant() {
+  "$BIN" migrate >/dev/null
+  "$BIN" tenants create --id "$1" --name "${1^}" --retriever "$2" \
+    --system-prompt "You are the $1 tenant's assistant. Answer briefly." >/dev/null
+  BENCH_PASSWORD="$1-Password-$RANDOM-$RANDOM"
+  printf '%s\n' "$BENCH_PASSWORD" | "$BIN" users create --email "$1@example.com" \
+    --password-stdin --tenant "$1" >/dev/null
 }
 
 # bench_spawn <log file> <command...>: runs it in the background; its pid in $BENCH_PID.

@@ -36,11 +36,8 @@ rm -f "$OUT"/callgrind.*
 
 bench_fresh_db tenantgate_profile
 bench_gateway_env "$GATEWAY_PORT" "$UPSTREAM_PORT"
-"$BIN" migrate >/dev/null
-"$BIN" tenants create --id bench --name "Bench" --retriever none \
-  --system-prompt "You are the benchmark tenant's assistant. Answer briefly." >/dev/null
-password="bench-Password-$RANDOM-$RANDOM"
-printf '%s\n' "$password" | "$BIN" users create --email bench@example.com --password-stdin --tenant bench >/dev/null
+bench_tenant bench none
+password=$BENCH_PASSWORD
 
 bench_spawn "$BENCH_WORK/upstream.log" "$CHAT" upstream --port "$UPSTREAM_PORT"
 # Under callgrind: the gateway and both ceilings, each with its own output file.

@@ -68,11 +68,8 @@ fi
 echo "== fresh database tenantgate_soak"
 bench_fresh_db tenantgate_soak
 bench_gateway_env "$GATEWAY_PORT" "$UPSTREAM_PORT"
-"$BIN" migrate >/dev/null
-"$BIN" tenants create --id soak --name "Soak" --retriever builtin \
-  --system-prompt "You are the soak tenant's assistant. Answer briefly." >/dev/null
-password="soak-Password-$RANDOM-$RANDOM"
-printf '%s\n' "$password" | "$BIN" users create --email soak@example.com --password-stdin --tenant soak >/dev/null
+bench_tenant soak builtin
+password=$BENCH_PASSWORD
 printf '%s\n' "$password" | "$BIN" users create --email root@example.com --password-stdin --superuser >/dev/null
 api_key=$("$BIN" api-keys create --tenant soak --name soak | tail -1)
 
